@@ -1,0 +1,85 @@
+/* The device engine: VSML populations on Vulkan.
+ *
+ * A vsml_engine owns the Vulkan device and the compiled pipelines. A
+ * vsml_pop holds the device buffers of one population shape (model, P, E,
+ * T, data sizes) so that repeated runs (ES steps, viz frames) reuse them.
+ * Episodes are split into chunks whose buffers each fit the device's
+ * maxStorageBufferRange; a run records every chunk and every slice of steps
+ * into one command buffer and waits once.
+ * Thread-safety: an engine and its populations belong to one thread. */
+#ifndef VSML_ENGINE_H
+#define VSML_ENGINE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "vsml/rollout.h"
+
+typedef struct vsml_engine vsml_engine;
+typedef struct vsml_pop vsml_pop;
+
+typedef struct vsml_engine_params {
+    const char *device;       /* index or name substring; NULL = best device */
+    bool validation;          /* Khronos validation layer; errors are counted */
+    int workgroup_size;       /* 0 = chosen from the device */
+    int max_chunk_episodes;   /* 0 = as many as the device limits allow */
+    int steps_per_dispatch;   /* 0 = default (64) */
+} vsml_engine_params;
+
+int vsml_engine_create(vsml_engine **out, const vsml_engine_params *params);
+void vsml_engine_destroy(vsml_engine **eng);
+
+typedef struct vsml_device_info {
+    char name[256];
+    const char *type;
+    uint32_t vendor_id, device_id, api_version, driver_version;
+    uint32_t subgroup_size, workgroup_size;
+    uint64_t max_storage_range;
+    uint32_t max_shared_memory;
+    bool timestamps;
+} vsml_device_info;
+
+void vsml_engine_info(const vsml_engine *eng, vsml_device_info *info);
+/* Validation-layer errors seen so far (0 when validation is off). */
+int vsml_engine_validation_errors(const vsml_engine *eng);
+
+/* What a population writes besides the per-episode results. */
+#define VSML_POP_LOGITS 1u
+#define VSML_POP_LOSSES 2u
+
+typedef struct vsml_pop_shape {
+    int P, E, T;
+    int n_examples;
+    int n_streams;
+    unsigned outputs; /* VSML_POP_* */
+} vsml_pop_shape;
+
+int vsml_pop_create(vsml_engine *eng, const vsml_model_config *cfg, const vsml_pop_shape *shape,
+                    vsml_pop **out);
+void vsml_pop_destroy(vsml_pop **pop);
+int vsml_pop_chunks(const vsml_pop *pop);
+
+/* Uploads (any subset, any order, before vsml_pop_run). */
+int vsml_pop_set_params(vsml_pop *pop, const float *params); /* [P][param_count] */
+int vsml_pop_set_data(vsml_pop *pop, const float *x);        /* [n_examples][dim] */
+int vsml_pop_set_episodes(vsml_pop *pop, const int32_t *stream, const uint32_t *ep_stream,
+                          const uint32_t *ep_init);
+
+typedef struct vsml_run_stats {
+    double wall_s;    /* record + submit + wait */
+    double device_s;  /* from timestamp queries; 0 when unsupported */
+    int dispatches;
+} vsml_run_stats;
+
+/* Runs steps [t0, t0 + n_steps); init = start every episode afresh (t0 = 0). */
+int vsml_pop_run(vsml_pop *pop, uint64_t seed, int t0, int n_steps, bool init,
+                 vsml_run_stats *stats);
+/* Reads the results of the episodes (pointers in out may be NULL). */
+int vsml_pop_read(vsml_pop *pop, const vsml_rollout_out *out);
+
+/* Convenience: a whole rollout in one call (creates and destroys a pop). */
+int vsml_engine_rollout(vsml_engine *eng, const vsml_model_config *cfg, const float *params,
+                        const vsml_episodes *ep, const vsml_rollout_out *out,
+                        vsml_run_stats *stats);
+
+#endif

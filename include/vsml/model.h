@@ -1,0 +1,64 @@
+/* The VSML model: configuration, the shared parameter vector V_M and its
+ * layout (spec section 2), parameter files.
+ *
+ * V_M for one block is, in this order (row-major):
+ *   W_lstm [2M+N][4N]   rows: fwd inbox (M) | bwd inbox (M) | h (N);
+ *                       columns: gates i, g, f, o (N each)
+ *   b_lstm [4N], W_fwd [N][M], b_fwd [M], W_bwd [N][M], b_bwd [M]
+ * With per_layer_params there is one block per layer, layer 0 first.
+ * Thread-safety: plain data and pure functions. */
+#ifndef VSML_MODEL_H
+#define VSML_MODEL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "vsml/shader_iface.h"
+
+#define VSML_MAX_LAYERS 8
+#define VSML_MAX_UNITS (1 << 20) /* per layer side, a sanity bound */
+
+enum vsml_loss_type { VSML_LOSS_MEAN = 0, VSML_LOSS_LAST = 1 };
+enum vsml_init_mode { VSML_INIT_RANDOM = 0, VSML_INIT_ZEROS = 1 };
+
+typedef struct vsml_model_config {
+    int n_layers;                    /* K >= 1 */
+    int sizes[VSML_MAX_LAYERS + 1];  /* sizes[0] inputs ... sizes[K] outputs */
+    int micro_ticks;                 /* >= 1, default 2 */
+    bool feed_label;
+    bool backward_pass;
+    float clip_state;                /* clip c to [-clip, clip]; 0 = off */
+    bool per_layer_params;
+    enum vsml_loss_type loss_type;
+    enum vsml_init_mode init_mode;
+} vsml_model_config;
+
+/* Defaults of spec sections 2-5 for the given layer sizes (n_layers+1 values). */
+void vsml_model_config_default(vsml_model_config *cfg, int n_layers, const int *sizes);
+
+/* Checks every field; logs one error listing what is wrong. */
+int vsml_model_config_check(const vsml_model_config *cfg);
+
+/* Block offsets: VSML_OFF_* and VSML_BLOCK_SIZE in shader_iface.h. */
+
+int vsml_param_blocks(const vsml_model_config *cfg);
+size_t vsml_param_count(const vsml_model_config *cfg);
+
+/* Fresh parameters (truncated normal weights, zero biases), deterministic in
+ * seed. out has vsml_param_count(cfg) floats. */
+void vsml_params_init(const vsml_model_config *cfg, uint64_t seed, float *out);
+
+/* Parameter files (safetensors): one tensor per named block of section 2
+ * ("W_lstm", ... or "layer0.W_lstm", ... with per-layer blocks), metadata
+ * with N, M and the number of blocks. */
+int vsml_params_save(const char *path, const vsml_model_config *cfg, const float *params,
+                     int n_extra_meta, const char *const *extra_meta_kv);
+/* Loads into a malloc'ed vector; checks the file against cfg (block count,
+ * N, M, every tensor's shape) and reports one clear error on mismatch. */
+int vsml_params_load(const char *path, const vsml_model_config *cfg, float **out);
+
+/* Total sub-LSTMs of the network (sum over layers of A_k * B_k). */
+size_t vsml_model_sub_lstms(const vsml_model_config *cfg);
+
+#endif

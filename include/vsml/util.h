@@ -1,0 +1,31 @@
+/* Small helpers shared by the subsystems. Thread-safe. */
+#ifndef VSML_UTIL_H
+#define VSML_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define VSML_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+/* Write `len` bytes atomically: PATH.tmp.<pid>.<n>, fsync, rename, fsync of
+ * the directory. Logs one error and returns -1 on failure; PATH is then
+ * untouched. */
+int vsml_write_file_atomic(const char *path, const void *data, size_t len);
+
+/* Write a sequence of pieces atomically (same guarantees as above). */
+typedef struct vsml_piece {
+    const void *data;
+    size_t len;
+} vsml_piece;
+int vsml_write_pieces_atomic(const char *path, const vsml_piece *pieces, int n);
+
+/* Read a whole file (at most max_bytes). *buf is malloc'ed. */
+int vsml_read_file(const char *path, size_t max_bytes, uint8_t **buf, size_t *len);
+
+/* Monotonic time in seconds. */
+double vsml_now(void);
+
+/* FNV-1a 64-bit hash. */
+uint64_t vsml_fnv1a(const void *data, size_t len, uint64_t h);
+
+#endif

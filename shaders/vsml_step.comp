@@ -1,0 +1,311 @@
+#version 450
+// One dispatch = steps [t0, t0 + n_steps) of a chunk of episodes, one
+// workgroup per episode (spec sections 3-5). Push constants:
+// VSML_STEP_PC_FIELDS (include/vsml/shader_iface.h, struct vsml_step_pc).
+// Phases of a layer update, separated by workgroup barriers:
+//   inbox terms U[a], V[b] -> micro ticks of every sub-LSTM -> means of h
+//   over a and over b -> message projections F, G.
+// State and scratch are written and read back by other invocations of the
+// same workgroup within the dispatch, hence `coherent` + memoryBarrierBuffer.
+#extension GL_GOOGLE_include_directive : require
+#extension GL_EXT_control_flow_attributes : require
+#include "vsml/shader_iface.h"
+#include "philox.glsl"
+#include "common.glsl"
+
+layout(local_size_x_id = 0) in;
+layout(push_constant) uniform PC { VSML_STEP_PC_FIELDS } pc;
+
+layout(std430, binding = 0) readonly buffer Params { float params[]; };
+layout(std430, binding = 1) readonly buffer Layout { uint lay[]; };
+layout(std430, binding = 2) readonly buffer Data { float xs[]; };
+layout(std430, binding = 3) readonly buffer Stream { int stream[]; }; // [S][T][2]
+layout(std430, binding = 4) readonly buffer EpInfo { uint epinfo[]; }; // [R][2], global
+layout(std430, binding = 5) coherent buffer State { float st[]; };
+layout(std430, binding = 6) coherent buffer Scratch { float sc[]; };
+layout(std430, binding = 7) buffer Results { float res[]; }; // [R][4], global
+layout(std430, binding = 8) writeonly buffer Logits { float logits_out[]; }; // chunk
+layout(std430, binding = 9) writeonly buffer Losses { float loss_out[]; };
+
+const uint N = VSML_N, M = VSML_M, G = VSML_G;
+shared float W[VSML_BLOCK_SIZE];
+shared float red[2];
+
+uint tid, WG, ep, st_base, sc_base;
+
+void sync()
+{
+    memoryBarrierBuffer();
+    memoryBarrierShared();
+    barrier();
+}
+
+void load_block(uint blk)
+{
+    uint pbase = ((pc.ep_base + ep) / pc.E) * pc.param_stride + blk * VSML_BLOCK_SIZE;
+    for (uint i = tid; i < VSML_BLOCK_SIZE; i += WG)
+        W[i] = params[pbase + i];
+    sync();
+}
+
+uint lk(uint k, uint f) { return lay[VSML_LAY_LAYER0 + k * VSML_LAY_STRIDE + f]; }
+
+void init_episode()
+{
+    uint init_id = epinfo[(pc.ep_base + ep) * 2 + 1];
+    for (uint k = 0; k < pc.n_layers; k++) {
+        uint A = lk(k, VSML_LAYK_A), B = lk(k, VSML_LAYK_B), AB = A * B;
+        uint sb = st_base + lk(k, VSML_LAYK_STATE);
+        float scale = inversesqrt(float(A));
+        bool zeros = (pc.flags & VSML_FLAG_INIT_ZEROS) != 0;
+        for (uint i = tid; i < AB; i += WG) {
+            float c[N];
+            [[unroll]] for (uint j = 0; j < N; j++)
+                c[j] = 0.0;
+            if (!zeros) {
+                // cells 0..N/2-1 random; value j uses word j % 4 of block j / 4
+                [[unroll]] for (uint q = 0; q < N / 8; q++) {
+                    uvec4 r = philox4x32(uvec4(i, k | (q << 8), init_id, VSML_TAG_INIT),
+                                         uvec2(pc.seed_lo, pc.seed_hi));
+                    [[unroll]] for (uint e = 0; e < 4; e++)
+                        c[q * 4 + e] = trunc_normal2(r[e]) * scale;
+                }
+            }
+            [[unroll]] for (uint j = 0; j < N; j++) {
+                st[sb + j * AB + i] = 0.0;
+                st[sb + (N + j) * AB + i] = c[j];
+            }
+        }
+        uint fo = sc_base + lk(k, VSML_LAYK_FWD), bo = sc_base + lk(k, VSML_LAYK_BWD);
+        for (uint i = tid; i < A * M; i += WG)
+            sc[fo + i] = 0.0;
+        for (uint i = tid; i < B * M; i += WG)
+            sc[bo + i] = 0.0;
+    }
+    for (uint i = tid; i < VSML_RES_STRIDE; i += WG)
+        res[(pc.ep_base + ep) * VSML_RES_STRIDE + i] = 0.0;
+    sync();
+}
+
+// U[a] = fwd_in[a] . W_lstm[0:M], V[b] = bwd_in[b] . W_lstm[M:2M] + b_lstm.
+// Layer 0's inbox is [x_a, 0, ...], so its U is formed inside micro_ticks.
+void inbox_terms(uint k, uint A, uint B)
+{
+    uint uo = sc_base + lay[VSML_LAY_U], vo = sc_base + lay[VSML_LAY_V];
+    uint fo = sc_base + lk(k, VSML_LAYK_FWD), bo = sc_base + lk(k, VSML_LAYK_BWD);
+    if (k > 0) {
+        for (uint a = tid; a < A; a += WG) {
+            float msg[M];
+            [[unroll]] for (uint m = 0; m < M; m++)
+                msg[m] = sc[fo + a * M + m];
+            [[unroll]] for (uint g = 0; g < G; g++) {
+                float u = 0.0;
+                [[unroll]] for (uint m = 0; m < M; m++)
+                    u += msg[m] * W[VSML_OFF_W_LSTM + m * G + g];
+                sc[uo + a * G + g] = u;
+            }
+        }
+    }
+    for (uint b = tid; b < B; b += WG) {
+        float msg[M];
+        [[unroll]] for (uint m = 0; m < M; m++)
+            msg[m] = sc[bo + b * M + m];
+        [[unroll]] for (uint g = 0; g < G; g++) {
+            float v = W[VSML_OFF_B_LSTM + g];
+            [[unroll]] for (uint m = 0; m < M; m++)
+                v += msg[m] * W[VSML_OFF_W_LSTM + (M + m) * G + g];
+            sc[vo + b * G + g] = v;
+        }
+    }
+    sync();
+}
+
+void micro_ticks(uint k, uint A, uint B, uint ex)
+{
+    uint AB = A * B;
+    uint sb = st_base + lk(k, VSML_LAYK_STATE);
+    uint uo = sc_base + lay[VSML_LAY_U], vo = sc_base + lay[VSML_LAY_V];
+    bool clip = (pc.flags & VSML_FLAG_CLIP) != 0;
+    for (uint i = tid; i < AB; i += WG) {
+        uint a = i / B, b = i % B;
+        float h[N], c[N], z[G];
+        [[unroll]] for (uint j = 0; j < N; j++) {
+            h[j] = st[sb + j * AB + i];
+            c[j] = st[sb + (N + j) * AB + i];
+        }
+        float x = k == 0 ? xs[ex * pc.dim + a] : 0.0;
+        for (uint tick = 0; tick < pc.micro_ticks; tick++) {
+            if (k == 0) {
+                [[unroll]] for (uint g = 0; g < G; g++)
+                    z[g] = x * W[VSML_OFF_W_LSTM + g] + sc[vo + b * G + g];
+            } else {
+                [[unroll]] for (uint g = 0; g < G; g++)
+                    z[g] = sc[uo + a * G + g] + sc[vo + b * G + g];
+            }
+            [[unroll]] for (uint j = 0; j < N; j++) {
+                float hj = h[j];
+                uint wr = VSML_OFF_W_LSTM + (2 * M + j) * G;
+                [[unroll]] for (uint g = 0; g < G; g++)
+                    z[g] += hj * W[wr + g];
+            }
+            [[unroll]] for (uint j = 0; j < N; j++) {
+                float ig = sigmoid(z[j] - 5.0);
+                float gg = safe_tanh(z[N + j]);
+                float fg = sigmoid(z[2 * N + j] + 5.0);
+                float og = sigmoid(z[3 * N + j]);
+                float cj = fg * c[j] + ig * gg;
+                if (clip)
+                    cj = clamp(cj, -pc.clip, pc.clip);
+                c[j] = cj;
+                h[j] = og * safe_tanh(cj);
+            }
+        }
+        [[unroll]] for (uint j = 0; j < N; j++) {
+            st[sb + j * AB + i] = h[j];
+            st[sb + (N + j) * AB + i] = c[j];
+        }
+    }
+    sync();
+}
+
+// F[b] = W_fwd . mean_a h[a,b] + b_fwd; G[a] = W_bwd . mean_b h[a,b] + b_bwd.
+void messages(uint k, uint A, uint B)
+{
+    uint AB = A * B;
+    uint sb = st_base + lk(k, VSML_LAYK_STATE);
+    uint hf = sc_base + lay[VSML_LAY_HF], hg = sc_base + lay[VSML_LAY_HG];
+    for (uint i = tid; i < B * N; i += WG) {
+        uint b = i / N, j = i % N;
+        float s = 0.0;
+        for (uint a = 0; a < A; a++)
+            s += st[sb + j * AB + a * B + b];
+        sc[hf + i] = s / float(A);
+    }
+    bool need_g = k > 0;
+    if (need_g) {
+        for (uint i = tid; i < A * N; i += WG) {
+            uint a = i / N, j = i % N;
+            float s = 0.0;
+            for (uint b = 0; b < B; b++)
+                s += st[sb + j * AB + a * B + b];
+            sc[hg + i] = s / float(B);
+        }
+    }
+    sync();
+    bool last = k + 1 == pc.n_layers;
+    uint dst_f = last ? sc_base + lay[VSML_LAY_OUT] : sc_base + lk(k + 1, VSML_LAYK_FWD);
+    for (uint i = tid; i < B * M; i += WG) {
+        uint b = i / M, m = i % M;
+        if (last && m != 1)
+            continue;
+        float f = W[VSML_OFF_B_FWD + m];
+        [[unroll]] for (uint j = 0; j < N; j++)
+            f += sc[hf + b * N + j] * W[VSML_OFF_W_FWD + j * M + m];
+        if (last)
+            sc[dst_f + b] = 100.0 * safe_tanh(f / 100.0);
+        else
+            sc[dst_f + i] = f;
+    }
+    if (need_g) {
+        uint dst_g = sc_base + lk(k - 1, VSML_LAYK_BWD);
+        for (uint i = tid; i < A * M; i += WG) {
+            uint a = i / M, m = i % M;
+            float g = W[VSML_OFF_B_BWD + m];
+            [[unroll]] for (uint j = 0; j < N; j++)
+                g += sc[hg + a * N + j] * W[VSML_OFF_W_BWD + j * M + m];
+            sc[dst_g + i] = g;
+        }
+    }
+    sync();
+}
+
+void layer_update(uint k, uint ex)
+{
+    if ((pc.flags & VSML_FLAG_PER_LAYER) != 0 && pc.n_layers > 1)
+        load_block(k);
+    uint A = lk(k, VSML_LAYK_A), B = lk(k, VSML_LAYK_B);
+    inbox_terms(k, A, B);
+    micro_ticks(k, A, B, ex);
+    messages(k, A, B);
+}
+
+// Cross-entropy of softmax(y_hat) against y; the error e = softmax - onehot
+// (with the label when feed_label) becomes the last layer's bwd inbox.
+void loss_and_error(uint t, uint label)
+{
+    if (tid == 0) {
+        uint C = pc.n_classes;
+        uint yo = sc_base + lay[VSML_LAY_OUT];
+        uint bo = sc_base + lk(pc.n_layers - 1, VSML_LAYK_BWD);
+        float mx = sc[yo];
+        uint arg = 0;
+        for (uint b = 1; b < C; b++) {
+            float v = sc[yo + b];
+            if (v > mx) {
+                mx = v;
+                arg = b;
+            }
+        }
+        float sum = 0.0;
+        for (uint b = 0; b < C; b++)
+            sum += exp(sc[yo + b] - mx);
+        float loss = log(sum) + mx - sc[yo + label];
+        bool feed = (pc.flags & VSML_FLAG_FEED_LABEL) != 0;
+        for (uint b = 0; b < C; b++) {
+            float y = b == label ? 1.0 : 0.0;
+            float p = exp(sc[yo + b] - mx) / sum;
+            sc[bo + b * M + 0] = p - y;
+            sc[bo + b * M + 1] = feed ? y : 0.0;
+            [[unroll]] for (uint m = 2; m < M; m++)
+                sc[bo + b * M + m] = 0.0;
+            if ((pc.flags & VSML_FLAG_WRITE_LOGITS) != 0)
+                logits_out[(ep * pc.T + t) * C + b] = sc[yo + b];
+        }
+        if ((pc.flags & VSML_FLAG_WRITE_LOSS) != 0)
+            loss_out[ep * pc.T + t] = loss;
+        uint r = (pc.ep_base + ep) * VSML_RES_STRIDE;
+        res[r + VSML_RES_LOSS_SUM] += loss;
+        res[r + VSML_RES_LOSS_LAST] = loss;
+        res[r + VSML_RES_CORRECT] += arg == label ? 1.0 : 0.0;
+        if (!(abs(loss) < 3.0e38) && res[r + VSML_RES_NONFINITE] == 0.0)
+            res[r + VSML_RES_NONFINITE] = float(t + 1);
+    }
+    sync();
+}
+
+void zero_last_bwd()
+{
+    uint bo = sc_base + lk(pc.n_layers - 1, VSML_LAYK_BWD);
+    for (uint i = tid; i < pc.n_classes * M; i += WG)
+        sc[bo + i] = 0.0;
+    sync();
+}
+
+void main()
+{
+    tid = gl_LocalInvocationID.x;
+    WG = gl_WorkGroupSize.x;
+    ep = gl_WorkGroupID.x;
+    st_base = ep * pc.state_stride;
+    sc_base = ep * pc.scratch_stride;
+    uint s = epinfo[(pc.ep_base + ep) * 2];
+    bool per_layer = (pc.flags & VSML_FLAG_PER_LAYER) != 0 && pc.n_layers > 1;
+    bool bwd_pass = (pc.flags & VSML_FLAG_BACKWARD_PASS) != 0;
+
+    if (pc.init_state != 0)
+        init_episode();
+    if (!per_layer)
+        load_block(0);
+    for (uint t = pc.t0; t < pc.t0 + pc.n_steps; t++) {
+        uint ex = uint(stream[(s * pc.T + t) * 2]);
+        uint label = uint(stream[(s * pc.T + t) * 2 + 1]);
+        for (uint k = 0; k < pc.n_layers; k++)
+            layer_update(k, ex);
+        loss_and_error(t, label);
+        if (bwd_pass) {
+            for (uint k = pc.n_layers; k-- > 0;)
+                layer_update(k, ex);
+            zero_last_bwd();
+        }
+    }
+}

@@ -1,0 +1,88 @@
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/args.h"
+#include "cli/cli.h"
+#include "vsml/log.h"
+#include "vsml/rng.h"
+
+int cli_model_config(const cli_model_opts *o, const vsml_dataset *ds, vsml_model_config *cfg)
+{
+    int sizes[VSML_MAX_LAYERS + 2];
+    int n;
+    if (o->layers) {
+        n = args_sizes(o->layers, sizes, VSML_MAX_LAYERS + 1);
+        if (n < 0)
+            return -1;
+    } else {
+        sizes[0] = ds->dim;
+        sizes[1] = ds->n_classes;
+        n = 2;
+    }
+    vsml_model_config_default(cfg, n - 1, sizes);
+    cfg->micro_ticks = o->micro_ticks;
+    cfg->feed_label = o->feed_label;
+    cfg->backward_pass = o->backward_pass;
+    cfg->per_layer_params = o->per_layer;
+    cfg->clip_state = o->clip;
+    if (o->init && strcmp(o->init, "random") && strcmp(o->init, "zeros")) {
+        vsml_err("--init must be random or zeros, not '%s'", o->init);
+        return -1;
+    }
+    cfg->init_mode = o->init && !strcmp(o->init, "zeros") ? VSML_INIT_ZEROS : VSML_INIT_RANDOM;
+    if (o->loss && strcmp(o->loss, "mean") && strcmp(o->loss, "last")) {
+        vsml_err("--loss must be mean or last, not '%s'", o->loss);
+        return -1;
+    }
+    cfg->loss_type = o->loss && !strcmp(o->loss, "last") ? VSML_LOSS_LAST : VSML_LOSS_MEAN;
+    if (vsml_model_config_check(cfg) != 0)
+        return -1;
+    if (ds && cfg->sizes[0] != ds->dim) {
+        vsml_err("the network has %d inputs but dataset %s has %d values per example",
+                 cfg->sizes[0], ds->name, ds->dim);
+        return -1;
+    }
+    if (ds && cfg->sizes[cfg->n_layers] < ds->n_classes) {
+        vsml_err("the network has %d outputs but dataset %s has %d classes",
+                 cfg->sizes[cfg->n_layers], ds->name, ds->n_classes);
+        return -1;
+    }
+    return 0;
+}
+
+int cli_make_streams(const vsml_dataset *ds, int n_streams, int T, uint64_t seed,
+                     int32_t **stream)
+{
+    size_t n = (size_t)n_streams * (size_t)T;
+    int32_t *st = malloc(n * 2 * sizeof(int32_t));
+    uint32_t *perm = malloc((size_t)ds->n * sizeof(uint32_t));
+    if (!st || !perm) {
+        free(st);
+        free(perm);
+        vsml_err("out of memory building %d streams of %d steps", n_streams, T);
+        return -1;
+    }
+    for (int s = 0; s < n_streams; s++) {
+        vsml_rng r;
+        vsml_rng_init(&r, seed, (uint32_t)s, VSML_TAG_DATA);
+        int pos = ds->n;
+        for (int t = 0; t < T; t++) {
+            if (pos == ds->n) { /* a fresh shuffle of the whole set */
+                for (int i = 0; i < ds->n; i++)
+                    perm[i] = (uint32_t)i;
+                for (int i = ds->n - 1; i > 0; i--) {
+                    uint32_t j = vsml_rng_below(&r, (uint32_t)i + 1), tmp = perm[i];
+                    perm[i] = perm[j];
+                    perm[j] = tmp;
+                }
+                pos = 0;
+            }
+            uint32_t ex = perm[pos++];
+            st[((size_t)s * T + t) * 2] = (int32_t)ex;
+            st[((size_t)s * T + t) * 2 + 1] = ds->y[ex];
+        }
+    }
+    free(perm);
+    *stream = st;
+    return 0;
+}

@@ -1,0 +1,53 @@
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "vk/vk.h"
+#include "vsml/log.h"
+#include "vsml_config.h"
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: vsml-vk COMMAND [options]\n\n"
+            "VSML (Kirsch & Schmidhuber, 2021) on Vulkan: every weight is a tiny LSTM.\n\n"
+            "commands:\n"
+            "  rollout   run parameters online on a dataset; write logits and losses\n"
+            "  devices   list the Vulkan devices\n"
+            "  version   print the version\n\n"
+            "'vsml-vk COMMAND --help' describes each command. Environment: VSML_DEVICE picks\n"
+            "the device (index or name), VSML_VALIDATION=1 enables the validation layer.\n");
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    const char *cmd = argv[1];
+    if (!strcmp(cmd, "-v") || !strcmp(cmd, "--verbose")) {
+        vsml_log_set_level(VSML_LOG_DEBUG);
+        argv++;
+        argc--;
+        if (argc < 2) {
+            usage(stderr);
+            return 2;
+        }
+        cmd = argv[1];
+    }
+    if (!strcmp(cmd, "help") || !strcmp(cmd, "--help") || !strcmp(cmd, "-h")) {
+        usage(stdout);
+        return 0;
+    }
+    if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) {
+        printf("vsml-vk %s (git %s)\n", VSML_VERSION, VSML_GIT_REV);
+        return 0;
+    }
+    if (!strcmp(cmd, "devices"))
+        return vk_list_devices(stdout) > 0 ? 0 : 1;
+    if (!strcmp(cmd, "rollout"))
+        return cmd_rollout(argc - 2, argv + 2);
+    vsml_err("unknown command '%s' (see vsml-vk --help)", cmd);
+    return 2;
+}

@@ -1,0 +1,161 @@
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "vsml/log.h"
+#include "vsml/util.h"
+
+static int write_all(int fd, const void *data, size_t len)
+{
+    const uint8_t *p = data;
+    while (len > 0) {
+        ssize_t w = write(fd, p, len);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            return -1;
+        }
+        p += w;
+        len -= (size_t)w;
+    }
+    return 0;
+}
+
+static void fsync_dir_of(const char *path)
+{
+    char *copy = strdup(path);
+    if (!copy)
+        return;
+    int fd = open(dirname(copy), O_RDONLY | O_DIRECTORY);
+    if (fd >= 0) {
+        fsync(fd);
+        close(fd);
+    }
+    free(copy);
+}
+
+int vsml_write_pieces_atomic(const char *path, const vsml_piece *pieces, int n)
+{
+    static unsigned counter;
+    char tmp[4096];
+    int k = snprintf(tmp, sizeof(tmp), "%s.tmp.%ld.%u", path, (long)getpid(),
+                     __atomic_fetch_add(&counter, 1, __ATOMIC_RELAXED));
+    if (k < 0 || (size_t)k >= sizeof(tmp)) {
+        vsml_err("cannot write %s: path too long", path);
+        return -1;
+    }
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        vsml_err("cannot create %s: %s", tmp, strerror(errno));
+        return -1;
+    }
+    for (int i = 0; i < n; i++) {
+        if (write_all(fd, pieces[i].data, pieces[i].len) != 0) {
+            vsml_err("cannot write %s: %s", tmp, strerror(errno));
+            goto fail;
+        }
+    }
+    if (fsync(fd) != 0) {
+        vsml_err("cannot sync %s: %s", tmp, strerror(errno));
+        goto fail;
+    }
+    if (close(fd) != 0) {
+        fd = -1;
+        vsml_err("cannot close %s: %s", tmp, strerror(errno));
+        goto fail;
+    }
+    fd = -1;
+    if (rename(tmp, path) != 0) {
+        vsml_err("cannot rename %s to %s: %s", tmp, path, strerror(errno));
+        goto fail;
+    }
+    fsync_dir_of(path);
+    return 0;
+fail:
+    if (fd >= 0)
+        close(fd);
+    unlink(tmp);
+    return -1;
+}
+
+int vsml_write_file_atomic(const char *path, const void *data, size_t len)
+{
+    vsml_piece p = {data, len};
+    return vsml_write_pieces_atomic(path, &p, 1);
+}
+
+int vsml_read_file(const char *path, size_t max_bytes, uint8_t **buf, size_t *len)
+{
+    *buf = NULL;
+    *len = 0;
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        vsml_err("cannot open %s: %s", path, strerror(errno));
+        return -1;
+    }
+    size_t cap = 1 << 16, n = 0;
+    uint8_t *b = malloc(cap);
+    if (!b) {
+        fclose(f);
+        vsml_err("out of memory reading %s", path);
+        return -1;
+    }
+    for (;;) {
+        if (n == cap) {
+            if (cap >= max_bytes) {
+                vsml_err("%s is larger than the limit of %zu bytes", path, max_bytes);
+                goto fail;
+            }
+            size_t ncap = cap * 2 > max_bytes ? max_bytes : cap * 2;
+            uint8_t *nb = realloc(b, ncap);
+            if (!nb) {
+                vsml_err("out of memory reading %s", path);
+                goto fail;
+            }
+            b = nb;
+            cap = ncap;
+        }
+        size_t r = fread(b + n, 1, cap - n, f);
+        n += r;
+        if (r == 0) {
+            if (ferror(f)) {
+                vsml_err("cannot read %s: %s", path, strerror(errno));
+                goto fail;
+            }
+            break;
+        }
+    }
+    fclose(f);
+    *buf = b;
+    *len = n;
+    return 0;
+fail:
+    free(b);
+    fclose(f);
+    return -1;
+}
+
+double vsml_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+uint64_t vsml_fnv1a(const void *data, size_t len, uint64_t h)
+{
+    const uint8_t *p = data;
+    if (h == 0)
+        h = 0xcbf29ce484222325ull;
+    for (size_t i = 0; i < len; i++) {
+        h ^= p[i];
+        h *= 0x100000001b3ull;
+    }
+    return h;
+}

@@ -1,0 +1,580 @@
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "vk/vk.h"
+#include "vsml/engine.h"
+#include "vsml/log.h"
+#include "vsml/util.h"
+
+#include "vsml_step.spv.h"
+
+struct vsml_step_pc { VSML_STEP_PC_FIELDS };
+_Static_assert(sizeof(struct vsml_step_pc) <= 128, "push constants must fit in 128 bytes");
+
+#define STEP_BINDINGS 10
+#define DEFAULT_STEPS_PER_DISPATCH 64
+
+/* llvmpipe stops every loop of a shader invocation after 65535 iterations
+ * in total (gallivm's LP_MAX_TGSI_LOOP_ITERATIONS, shared by all loops), and
+ * silently: a dispatch must stay below that. We keep a margin. */
+#define LLVMPIPE_LOOP_BUDGET 60000.0
+
+struct vsml_engine {
+    vk_ctx *vk;
+    vsml_engine_params params;
+    uint32_t wg;
+    uint64_t max_range;
+    double loop_budget; /* 0 = unlimited */
+};
+
+typedef struct chunk {
+    int ep_base, n_eps;
+    vk_buf state, scratch, logits, losses;
+    VkDescriptorSet set;
+} chunk;
+
+struct vsml_pop {
+    vsml_engine *eng;
+    vsml_model_config cfg;
+    vsml_pop_shape shape;
+    int R;
+    uint32_t state_stride, scratch_stride, param_stride;
+    uint32_t layout[VSML_LAY_SIZE];
+    vk_buf params, lay, x, stream, epinfo, results;
+    VkDescriptorPool pool;
+    VkQueryPool queries;
+    int n_chunks;
+    chunk *chunks;
+    vk_pipe step;
+    uint32_t wg;
+    int steps_per_dispatch;
+};
+
+static uint64_t query_alloc_limit(vk_ctx *vk)
+{
+    VkPhysicalDeviceMaintenance3Properties m3 = {
+        .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_MAINTENANCE_3_PROPERTIES};
+    VkPhysicalDeviceProperties2 p2 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2,
+                                      .pNext = &m3};
+    vkGetPhysicalDeviceProperties2(vk->phys, &p2);
+    return m3.maxMemoryAllocationSize ? m3.maxMemoryAllocationSize : UINT64_MAX;
+}
+
+int vsml_engine_create(vsml_engine **out, const vsml_engine_params *params)
+{
+    *out = NULL;
+    vsml_engine *eng = calloc(1, sizeof(*eng));
+    if (!eng) {
+        vsml_err("out of memory");
+        return -1;
+    }
+    eng->params = *params;
+    vk_ctx_params vp = {.device = params->device, .validation = params->validation};
+    if (vk_ctx_create(&eng->vk, &vp) != 0)
+        goto fail;
+    const VkPhysicalDeviceLimits *lim = &eng->vk->props.limits;
+    uint32_t wg = params->workgroup_size > 0 ? (uint32_t)params->workgroup_size
+                  : eng->vk->props.deviceType == VK_PHYSICAL_DEVICE_TYPE_CPU ? 64u : 256u;
+    if (wg > lim->maxComputeWorkGroupInvocations)
+        wg = lim->maxComputeWorkGroupInvocations;
+    if (wg > lim->maxComputeWorkGroupSize[0])
+        wg = lim->maxComputeWorkGroupSize[0];
+    eng->wg = wg;
+    eng->max_range = lim->maxStorageBufferRange;
+    uint64_t alloc = query_alloc_limit(eng->vk);
+    if (alloc < eng->max_range)
+        eng->max_range = alloc;
+    if ((size_t)VSML_BLOCK_SIZE * 4 + 64 > lim->maxComputeSharedMemorySize) {
+        vsml_err("device %s has only %u bytes of shared memory per workgroup",
+                 eng->vk->props.deviceName, lim->maxComputeSharedMemorySize);
+        goto fail;
+    }
+    if (eng->vk->props.vendorID == 0x10005 &&
+        eng->vk->props.deviceType == VK_PHYSICAL_DEVICE_TYPE_CPU)
+        eng->loop_budget = LLVMPIPE_LOOP_BUDGET;
+    *out = eng;
+    return 0;
+fail:
+    vsml_engine_destroy(&eng);
+    return -1;
+}
+
+void vsml_engine_destroy(vsml_engine **peng)
+{
+    vsml_engine *eng = *peng;
+    if (!eng)
+        return;
+    vk_ctx_destroy(&eng->vk);
+    free(eng);
+    *peng = NULL;
+}
+
+void vsml_engine_info(const vsml_engine *eng, vsml_device_info *info)
+{
+    const VkPhysicalDeviceProperties *p = &eng->vk->props;
+    memset(info, 0, sizeof(*info));
+    snprintf(info->name, sizeof(info->name), "%s", p->deviceName);
+    info->type = vk_device_type_str(p->deviceType);
+    info->vendor_id = p->vendorID;
+    info->device_id = p->deviceID;
+    info->api_version = p->apiVersion;
+    info->driver_version = p->driverVersion;
+    info->subgroup_size = eng->vk->subgroup_size;
+    info->workgroup_size = eng->wg;
+    info->max_storage_range = eng->max_range;
+    info->max_shared_memory = p->limits.maxComputeSharedMemorySize;
+    info->timestamps = eng->vk->timestamp_bits > 0;
+}
+
+int vsml_engine_validation_errors(const vsml_engine *eng)
+{
+    return eng->vk->validation_errors;
+}
+
+/* Per-episode offsets of state and scratch (floats); see shader_iface.h. */
+static void plan_layout(vsml_pop *pop)
+{
+    const vsml_model_config *cfg = &pop->cfg;
+    uint32_t st = 0, sc = 0, maxA = 0, maxB = 0;
+    memset(pop->layout, 0, sizeof(pop->layout));
+    for (int k = 0; k < cfg->n_layers; k++) {
+        uint32_t A = (uint32_t)cfg->sizes[k], B = (uint32_t)cfg->sizes[k + 1];
+        uint32_t *L = &pop->layout[VSML_LAY_LAYER0 + k * VSML_LAY_STRIDE];
+        L[VSML_LAYK_A] = A;
+        L[VSML_LAYK_B] = B;
+        L[VSML_LAYK_STATE] = st;
+        st += 2 * VSML_N * A * B;
+        L[VSML_LAYK_FWD] = sc;
+        sc += A * VSML_M;
+        L[VSML_LAYK_BWD] = sc;
+        sc += B * VSML_M;
+        maxA = A > maxA ? A : maxA;
+        maxB = B > maxB ? B : maxB;
+    }
+    pop->layout[VSML_LAY_U] = sc;
+    sc += maxA * VSML_G;
+    pop->layout[VSML_LAY_V] = sc;
+    sc += maxB * VSML_G;
+    pop->layout[VSML_LAY_HF] = sc;
+    sc += maxB * VSML_N;
+    pop->layout[VSML_LAY_HG] = sc;
+    sc += maxA * VSML_N;
+    pop->layout[VSML_LAY_OUT] = sc;
+    sc += (uint32_t)cfg->sizes[cfg->n_layers];
+    pop->state_stride = st;
+    pop->scratch_stride = sc;
+}
+
+static double cdiv(double a, double b)
+{
+    return ceil(a / b);
+}
+
+/* Upper bound of the loop iterations one invocation of vsml_step.comp runs
+ * per step (constant-trip loops are unrolled and do not count). */
+static double loop_iters_per_step(const vsml_model_config *cfg, double wg)
+{
+    double it = 1.0, sweeps = cfg->backward_pass ? 2.0 : 1.0;
+    for (int k = 0; k < cfg->n_layers; k++) {
+        double A = cfg->sizes[k], B = cfg->sizes[k + 1], per = 1.0;
+        if (cfg->per_layer_params && cfg->n_layers > 1)
+            per += cdiv(VSML_BLOCK_SIZE, wg);
+        per += (k > 0 ? cdiv(A, wg) : 0.0) + cdiv(B, wg);
+        per += cdiv(A * B, wg) * (1.0 + cfg->micro_ticks);
+        per += cdiv(B * VSML_N, wg) * (1.0 + A) + cdiv(B * VSML_M, wg);
+        if (k > 0)
+            per += cdiv(A * VSML_N, wg) * (1.0 + B) + cdiv(A * VSML_M, wg);
+        it += sweeps * per;
+    }
+    double C = cfg->sizes[cfg->n_layers];
+    return it + 6.0 * C + cdiv(C * VSML_M, wg) + 2.0;
+}
+
+static double loop_iters_init(const vsml_model_config *cfg, double wg)
+{
+    double it = 8.0 + cdiv(VSML_BLOCK_SIZE, wg);
+    for (int k = 0; k < cfg->n_layers; k++) {
+        double A = cfg->sizes[k], B = cfg->sizes[k + 1];
+        it += 1.0 + cdiv(A * B, wg) + cdiv(A * VSML_M, wg) + cdiv(B * VSML_M, wg);
+    }
+    return it;
+}
+
+/* Picks the workgroup size and the steps per dispatch. */
+static int plan_dispatch(vsml_pop *pop)
+{
+    vsml_engine *eng = pop->eng;
+    const VkPhysicalDeviceLimits *lim = &eng->vk->props.limits;
+    uint32_t max_wg = lim->maxComputeWorkGroupInvocations < lim->maxComputeWorkGroupSize[0]
+                          ? lim->maxComputeWorkGroupInvocations
+                          : lim->maxComputeWorkGroupSize[0];
+    int spd = eng->params.steps_per_dispatch > 0 ? eng->params.steps_per_dispatch
+                                                 : DEFAULT_STEPS_PER_DISPATCH;
+    uint32_t wg = eng->wg;
+    if (eng->loop_budget > 0) {
+        while (loop_iters_per_step(&pop->cfg, wg) + loop_iters_init(&pop->cfg, wg) >
+                   eng->loop_budget && wg * 2 <= max_wg && eng->params.workgroup_size == 0)
+            wg *= 2;
+        double per = loop_iters_per_step(&pop->cfg, wg), init = loop_iters_init(&pop->cfg, wg);
+        if (per + init > eng->loop_budget) {
+            vsml_err("one step of this network is too long for llvmpipe's loop limit "
+                     "(about %.0f loop iterations per invocation at workgroup size %u; the "
+                     "limit is 65535): use smaller layers or a larger --workgroup-size", per + init,
+                     wg);
+            return -1;
+        }
+        int fit = (int)((eng->loop_budget - init) / per);
+        spd = fit < spd ? fit : spd;
+    }
+    pop->wg = wg;
+    pop->steps_per_dispatch = spd;
+    uint32_t spec[1] = {wg};
+    return vk_pipe_create(eng->vk, &pop->step, spv_vsml_step, sizeof(spv_vsml_step),
+                          STEP_BINDINGS, sizeof(struct vsml_step_pc), spec, 1, "vsml_step");
+}
+
+static int check_fits(const vsml_engine *eng, uint64_t bytes, const char *what)
+{
+    if (bytes > eng->max_range) {
+        vsml_err("the %s needs %.1f MiB but device %s allows %.1f MiB per buffer binding; "
+                 "make it smaller", what, bytes / 1048576.0, eng->vk->props.deviceName,
+                 eng->max_range / 1048576.0);
+        return -1;
+    }
+    return 0;
+}
+
+static int plan_chunks(vsml_pop *pop)
+{
+    vsml_engine *eng = pop->eng;
+    int C = pop->cfg.sizes[pop->cfg.n_layers];
+    uint64_t per_ep = (uint64_t)pop->state_stride * 4;
+    if ((uint64_t)pop->scratch_stride * 4 > per_ep)
+        per_ep = (uint64_t)pop->scratch_stride * 4;
+    if ((pop->shape.outputs & VSML_POP_LOGITS) && (uint64_t)pop->shape.T * C * 4 > per_ep)
+        per_ep = (uint64_t)pop->shape.T * C * 4;
+    if (check_fits(eng, per_ep, "state of one episode") != 0)
+        return -1;
+    uint64_t n = eng->max_range / per_ep;
+    uint32_t maxwg = eng->vk->props.limits.maxComputeWorkGroupCount[0];
+    if (n > maxwg)
+        n = maxwg;
+    if (eng->params.max_chunk_episodes > 0 && n > (uint64_t)eng->params.max_chunk_episodes)
+        n = (uint64_t)eng->params.max_chunk_episodes;
+    if (n > (uint64_t)pop->R)
+        n = (uint64_t)pop->R;
+    pop->n_chunks = (int)((pop->R + n - 1) / n);
+    pop->chunks = calloc((size_t)pop->n_chunks, sizeof(chunk));
+    if (!pop->chunks) {
+        vsml_err("out of memory");
+        return -1;
+    }
+    for (int i = 0; i < pop->n_chunks; i++) {
+        pop->chunks[i].ep_base = (int)(i * n);
+        int rest = pop->R - pop->chunks[i].ep_base;
+        pop->chunks[i].n_eps = rest < (int)n ? rest : (int)n;
+    }
+    return 0;
+}
+
+static int create_chunk(vsml_pop *pop, chunk *c, int idx)
+{
+    vk_ctx *vk = pop->eng->vk;
+    int C = pop->cfg.sizes[pop->cfg.n_layers];
+    uint64_t ne = (uint64_t)c->n_eps, T = (uint64_t)pop->shape.T;
+    char what[64];
+    snprintf(what, sizeof(what), "episode state (chunk %d)", idx);
+    if (vk_buf_create(vk, &c->state, ne * pop->state_stride * 4, VK_BUF_DEVICE, what) != 0)
+        return -1;
+    snprintf(what, sizeof(what), "episode scratch (chunk %d)", idx);
+    if (vk_buf_create(vk, &c->scratch, ne * pop->scratch_stride * 4, VK_BUF_DEVICE, what) != 0)
+        return -1;
+    bool lg = pop->shape.outputs & VSML_POP_LOGITS, ls = pop->shape.outputs & VSML_POP_LOSSES;
+    if (vk_buf_create(vk, &c->logits, lg ? ne * T * C * 4 : 16, VK_BUF_DEVICE, "logits") != 0 ||
+        vk_buf_create(vk, &c->losses, ls ? ne * T * 4 : 16, VK_BUF_DEVICE, "losses") != 0)
+        return -1;
+    if (vk_desc_alloc(vk, pop->pool, &pop->step, &c->set) != 0)
+        return -1;
+    vk_buf *b[STEP_BINDINGS] = {&pop->params, &pop->lay, &pop->x, &pop->stream, &pop->epinfo,
+                                &c->state, &c->scratch, &pop->results, &c->logits, &c->losses};
+    vk_desc_write(vk, c->set, &pop->step, b, STEP_BINDINGS);
+    return 0;
+}
+
+int vsml_pop_create(vsml_engine *eng, const vsml_model_config *cfg, const vsml_pop_shape *shape,
+                    vsml_pop **out)
+{
+    *out = NULL;
+    if (vsml_model_config_check(cfg) != 0)
+        return -1;
+    if (cfg->n_layers > VSML_SHADER_MAX_LAYERS || shape->P < 1 || shape->E < 1 || shape->T < 1 ||
+        shape->n_examples < 1 || shape->n_streams < 1 ||
+        (long long)shape->P * shape->E > (1ll << 30)) {
+        vsml_err("invalid population: P=%d E=%d T=%d, %d examples, %d streams", shape->P,
+                 shape->E, shape->T, shape->n_examples, shape->n_streams);
+        return -1;
+    }
+    vsml_pop *pop = calloc(1, sizeof(*pop));
+    if (!pop) {
+        vsml_err("out of memory");
+        return -1;
+    }
+    vk_ctx *vk = eng->vk;
+    pop->eng = eng;
+    pop->cfg = *cfg;
+    pop->shape = *shape;
+    pop->R = shape->P * shape->E;
+    pop->param_stride = (uint32_t)vsml_param_count(cfg);
+    plan_layout(pop);
+    uint64_t R = (uint64_t)pop->R, dim = (uint64_t)cfg->sizes[0];
+    uint64_t pbytes = (uint64_t)shape->P * pop->param_stride * 4;
+    uint64_t xbytes = (uint64_t)shape->n_examples * dim * 4;
+    uint64_t sbytes = (uint64_t)shape->n_streams * shape->T * 8;
+    if (check_fits(eng, pbytes, "parameter population") != 0 ||
+        check_fits(eng, xbytes, "dataset table") != 0 ||
+        check_fits(eng, sbytes, "example stream") != 0 || check_fits(eng, R * 16, "results") != 0 ||
+        plan_chunks(pop) != 0 || plan_dispatch(pop) != 0)
+        goto fail;
+    if (vk_buf_create(vk, &pop->params, pbytes, VK_BUF_DEVICE, "parameters") != 0 ||
+        vk_buf_create(vk, &pop->lay, sizeof(pop->layout), VK_BUF_DEVICE, "layout") != 0 ||
+        vk_buf_create(vk, &pop->x, xbytes, VK_BUF_DEVICE, "dataset table") != 0 ||
+        vk_buf_create(vk, &pop->stream, sbytes, VK_BUF_DEVICE, "example stream") != 0 ||
+        vk_buf_create(vk, &pop->epinfo, R * 8, VK_BUF_DEVICE, "episode table") != 0 ||
+        vk_buf_create(vk, &pop->results, R * VSML_RES_STRIDE * 4, VK_BUF_HOST, "results") != 0)
+        goto fail;
+    if (vk_buf_write(vk, &pop->lay, 0, pop->layout, sizeof(pop->layout)) != 0)
+        goto fail;
+    if (vk_desc_pool_create(vk, &pop->pool, pop->n_chunks, pop->n_chunks * STEP_BINDINGS) != 0)
+        goto fail;
+    for (int i = 0; i < pop->n_chunks; i++)
+        if (create_chunk(pop, &pop->chunks[i], i) != 0)
+            goto fail;
+    if (vk->timestamp_bits) {
+        VkQueryPoolCreateInfo qi = {.sType = VK_STRUCTURE_TYPE_QUERY_POOL_CREATE_INFO,
+                                    .queryType = VK_QUERY_TYPE_TIMESTAMP,
+                                    .queryCount = 2};
+        VK_CHECK(vkCreateQueryPool(vk->dev, &qi, NULL, &pop->queries));
+    }
+    vsml_dbg("population: %d episodes in %d chunk(s), %.1f MiB state per episode", pop->R,
+             pop->n_chunks, pop->state_stride * 4.0 / 1048576.0);
+    *out = pop;
+    return 0;
+error:
+fail:
+    vsml_pop_destroy(&pop);
+    return -1;
+}
+
+void vsml_pop_destroy(vsml_pop **ppop)
+{
+    vsml_pop *pop = *ppop;
+    if (!pop)
+        return;
+    vk_ctx *vk = pop->eng->vk;
+    vkDeviceWaitIdle(vk->dev);
+    for (int i = 0; pop->chunks && i < pop->n_chunks; i++) {
+        vk_buf_destroy(vk, &pop->chunks[i].state);
+        vk_buf_destroy(vk, &pop->chunks[i].scratch);
+        vk_buf_destroy(vk, &pop->chunks[i].logits);
+        vk_buf_destroy(vk, &pop->chunks[i].losses);
+    }
+    free(pop->chunks);
+    vk_pipe_destroy(vk, &pop->step);
+    if (pop->pool)
+        vkDestroyDescriptorPool(vk->dev, pop->pool, NULL);
+    if (pop->queries)
+        vkDestroyQueryPool(vk->dev, pop->queries, NULL);
+    vk_buf *bufs[] = {&pop->params, &pop->lay, &pop->x, &pop->stream, &pop->epinfo, &pop->results};
+    for (size_t i = 0; i < VSML_ARRAY_SIZE(bufs); i++)
+        vk_buf_destroy(vk, bufs[i]);
+    free(pop);
+    *ppop = NULL;
+}
+
+int vsml_pop_chunks(const vsml_pop *pop)
+{
+    return pop->n_chunks;
+}
+
+int vsml_pop_set_params(vsml_pop *pop, const float *params)
+{
+    return vk_buf_write(pop->eng->vk, &pop->params, 0, params,
+                        (size_t)pop->shape.P * pop->param_stride * 4);
+}
+
+int vsml_pop_set_data(vsml_pop *pop, const float *x)
+{
+    return vk_buf_write(pop->eng->vk, &pop->x, 0, x,
+                        (size_t)pop->shape.n_examples * pop->cfg.sizes[0] * 4);
+}
+
+int vsml_pop_set_episodes(vsml_pop *pop, const int32_t *stream, const uint32_t *ep_stream,
+                          const uint32_t *ep_init)
+{
+    vk_ctx *vk = pop->eng->vk;
+    size_t R = (size_t)pop->R;
+    uint32_t *info = malloc(R * 8);
+    if (!info) {
+        vsml_err("out of memory");
+        return -1;
+    }
+    for (size_t r = 0; r < R; r++) {
+        info[2 * r] = ep_stream[r];
+        info[2 * r + 1] = ep_init[r];
+    }
+    int rc = vk_buf_write(vk, &pop->stream, 0, stream,
+                          (size_t)pop->shape.n_streams * pop->shape.T * 8);
+    if (rc == 0)
+        rc = vk_buf_write(vk, &pop->epinfo, 0, info, R * 8);
+    free(info);
+    return rc;
+}
+
+static uint32_t pc_flags(const vsml_pop *pop)
+{
+    const vsml_model_config *cfg = &pop->cfg;
+    uint32_t f = 0;
+    f |= cfg->feed_label ? VSML_FLAG_FEED_LABEL : 0;
+    f |= cfg->backward_pass ? VSML_FLAG_BACKWARD_PASS : 0;
+    f |= cfg->per_layer_params ? VSML_FLAG_PER_LAYER : 0;
+    f |= cfg->clip_state > 0.0f ? VSML_FLAG_CLIP : 0;
+    f |= cfg->init_mode == VSML_INIT_ZEROS ? VSML_FLAG_INIT_ZEROS : 0;
+    f |= (pop->shape.outputs & VSML_POP_LOGITS) ? VSML_FLAG_WRITE_LOGITS : 0;
+    f |= (pop->shape.outputs & VSML_POP_LOSSES) ? VSML_FLAG_WRITE_LOSS : 0;
+    return f;
+}
+
+int vsml_pop_run(vsml_pop *pop, uint64_t seed, int t0, int n_steps, bool init,
+                 vsml_run_stats *stats)
+{
+    vsml_engine *eng = pop->eng;
+    vk_ctx *vk = eng->vk;
+    if (t0 < 0 || n_steps < 1 || t0 + n_steps > pop->shape.T) {
+        vsml_err("steps [%d, %d) are outside the episode length %d", t0, t0 + n_steps,
+                 pop->shape.T);
+        return -1;
+    }
+    double w0 = vsml_now();
+    int slice = pop->steps_per_dispatch;
+    VkCommandBuffer cb;
+    if (vk_cmd_begin(vk, &cb) != 0)
+        return -1;
+    if (pop->queries) {
+        vkCmdResetQueryPool(cb, pop->queries, 0, 2);
+        vkCmdWriteTimestamp(cb, VK_PIPELINE_STAGE_TOP_OF_PIPE_BIT, pop->queries, 0);
+    }
+    vkCmdBindPipeline(cb, VK_PIPELINE_BIND_POINT_COMPUTE, pop->step.pipe);
+    struct vsml_step_pc pc = {
+        .T = (uint32_t)pop->shape.T,
+        .n_layers = (uint32_t)pop->cfg.n_layers,
+        .micro_ticks = (uint32_t)pop->cfg.micro_ticks,
+        .flags = pc_flags(pop),
+        .clip = pop->cfg.clip_state,
+        .seed_lo = (uint32_t)seed,
+        .seed_hi = (uint32_t)(seed >> 32),
+        .E = (uint32_t)pop->shape.E,
+        .n_classes = (uint32_t)pop->cfg.sizes[pop->cfg.n_layers],
+        .dim = (uint32_t)pop->cfg.sizes[0],
+        .state_stride = pop->state_stride,
+        .scratch_stride = pop->scratch_stride,
+        .param_stride = pop->param_stride,
+    };
+    int dispatches = 0;
+    for (int t = t0; t < t0 + n_steps; t += slice) {
+        pc.t0 = (uint32_t)t;
+        pc.n_steps = (uint32_t)(t0 + n_steps - t < slice ? t0 + n_steps - t : slice);
+        pc.init_state = init && t == t0;
+        for (int i = 0; i < pop->n_chunks; i++) {
+            chunk *c = &pop->chunks[i];
+            pc.ep_base = (uint32_t)c->ep_base;
+            vkCmdBindDescriptorSets(cb, VK_PIPELINE_BIND_POINT_COMPUTE, pop->step.layout, 0, 1,
+                                    &c->set, 0, NULL);
+            vkCmdPushConstants(cb, pop->step.layout, VK_SHADER_STAGE_COMPUTE_BIT, 0, sizeof(pc),
+                               &pc);
+            vkCmdDispatch(cb, (uint32_t)c->n_eps, 1, 1);
+            dispatches++;
+        }
+        vk_cmd_barrier(cb);
+    }
+    if (pop->queries)
+        vkCmdWriteTimestamp(cb, VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT, pop->queries, 1);
+    if (vk_cmd_submit_wait(vk, cb) != 0)
+        return -1;
+    if (stats) {
+        stats->wall_s = vsml_now() - w0;
+        stats->dispatches = dispatches;
+        stats->device_s = 0.0;
+        uint64_t ts[2];
+        if (pop->queries &&
+            vkGetQueryPoolResults(vk->dev, pop->queries, 0, 2, sizeof(ts), ts, 8,
+                                  VK_QUERY_RESULT_64_BIT | VK_QUERY_RESULT_WAIT_BIT) == VK_SUCCESS) {
+            uint64_t mask = vk->timestamp_bits >= 64 ? ~0ull : (1ull << vk->timestamp_bits) - 1;
+            stats->device_s = (double)((ts[1] - ts[0]) & mask) *
+                              vk->props.limits.timestampPeriod * 1e-9;
+        }
+    }
+    return 0;
+}
+
+int vsml_pop_read(vsml_pop *pop, const vsml_rollout_out *out)
+{
+    vk_ctx *vk = pop->eng->vk;
+    size_t R = (size_t)pop->R, T = (size_t)pop->shape.T;
+    size_t C = (size_t)pop->cfg.sizes[pop->cfg.n_layers];
+    float *res = malloc(R * VSML_RES_STRIDE * 4);
+    if (!res) {
+        vsml_err("out of memory");
+        return -1;
+    }
+    if (vk_buf_read(vk, &pop->results, 0, res, R * VSML_RES_STRIDE * 4) != 0) {
+        free(res);
+        return -1;
+    }
+    for (size_t r = 0; r < R; r++) {
+        const float *e = res + r * VSML_RES_STRIDE;
+        if (out->loss_sum)
+            out->loss_sum[r] = e[VSML_RES_LOSS_SUM];
+        if (out->loss_last)
+            out->loss_last[r] = e[VSML_RES_LOSS_LAST];
+        if (out->correct)
+            out->correct[r] = e[VSML_RES_CORRECT];
+        if (out->nonfinite)
+            out->nonfinite[r] = e[VSML_RES_NONFINITE];
+    }
+    free(res);
+    for (int i = 0; i < pop->n_chunks; i++) {
+        chunk *c = &pop->chunks[i];
+        size_t base = (size_t)c->ep_base, n = (size_t)c->n_eps;
+        if (out->logits && (pop->shape.outputs & VSML_POP_LOGITS) &&
+            vk_buf_read(vk, &c->logits, 0, out->logits + base * T * C, n * T * C * 4) != 0)
+            return -1;
+        if (out->loss && (pop->shape.outputs & VSML_POP_LOSSES) &&
+            vk_buf_read(vk, &c->losses, 0, out->loss + base * T, n * T * 4) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+int vsml_engine_rollout(vsml_engine *eng, const vsml_model_config *cfg, const float *params,
+                        const vsml_episodes *ep, const vsml_rollout_out *out,
+                        vsml_run_stats *stats)
+{
+    if (vsml_model_config_check(cfg) != 0 || vsml_episodes_check(cfg, ep) != 0)
+        return -1;
+    vsml_pop_shape shape = {
+        .P = ep->P, .E = ep->E, .T = ep->T,
+        .n_examples = ep->n_examples, .n_streams = ep->n_streams,
+        .outputs = (out->logits ? VSML_POP_LOGITS : 0) | (out->loss ? VSML_POP_LOSSES : 0),
+    };
+    vsml_pop *pop;
+    if (vsml_pop_create(eng, cfg, &shape, &pop) != 0)
+        return -1;
+    int rc = -1;
+    if (vsml_pop_set_params(pop, params) == 0 && vsml_pop_set_data(pop, ep->x) == 0 &&
+        vsml_pop_set_episodes(pop, ep->stream, ep->ep_stream, ep->ep_init) == 0 &&
+        vsml_pop_run(pop, ep->seed, 0, ep->T, true, stats) == 0 && vsml_pop_read(pop, out) == 0)
+        rc = 0;
+    vsml_pop_destroy(&pop);
+    return rc;
+}

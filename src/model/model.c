@@ -1,0 +1,256 @@
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "vsml/log.h"
+#include "vsml/model.h"
+#include "vsml/rng.h"
+#include "vsml/rollout.h"
+#include "vsml/safetensors.h"
+
+void vsml_model_config_default(vsml_model_config *cfg, int n_layers, const int *sizes)
+{
+    memset(cfg, 0, sizeof(*cfg));
+    cfg->n_layers = n_layers;
+    for (int k = 0; k <= n_layers && k <= VSML_MAX_LAYERS; k++)
+        cfg->sizes[k] = sizes[k];
+    cfg->micro_ticks = 2;
+    cfg->feed_label = false;
+    cfg->backward_pass = false;
+    cfg->clip_state = 0.0f;
+    cfg->per_layer_params = false;
+    cfg->loss_type = VSML_LOSS_MEAN;
+    cfg->init_mode = VSML_INIT_RANDOM;
+}
+
+int vsml_model_config_check(const vsml_model_config *cfg)
+{
+    char msg[1024] = "";
+    size_t len = 0;
+#define PROBLEM(...) \
+    len += (size_t)snprintf(msg + len, len < sizeof(msg) ? sizeof(msg) - len : 0, __VA_ARGS__)
+    if (cfg->n_layers < 1 || cfg->n_layers > VSML_MAX_LAYERS) {
+        PROBLEM("%s%d layers (must be 1..%d)", len ? "; " : "", cfg->n_layers, VSML_MAX_LAYERS);
+    } else {
+        for (int k = 0; k <= cfg->n_layers; k++)
+            if (cfg->sizes[k] < 1 || cfg->sizes[k] > VSML_MAX_UNITS)
+                PROBLEM("%slayer size %d is %d (must be 1..%d)", len ? "; " : "", k,
+                        cfg->sizes[k], VSML_MAX_UNITS);
+        if (cfg->sizes[cfg->n_layers] < 2)
+            PROBLEM("%sthe output layer needs at least 2 classes", len ? "; " : "");
+    }
+    if (cfg->micro_ticks < 1 || cfg->micro_ticks > 64)
+        PROBLEM("%smicro_ticks is %d (must be 1..64)", len ? "; " : "", cfg->micro_ticks);
+    if (!(cfg->clip_state >= 0.0f) || !isfinite(cfg->clip_state))
+        PROBLEM("%sclip_state must be a finite value >= 0 (0 = off)", len ? "; " : "");
+#undef PROBLEM
+    if (len) {
+        vsml_err("invalid model configuration: %s", msg);
+        return -1;
+    }
+    return 0;
+}
+
+int vsml_param_blocks(const vsml_model_config *cfg)
+{
+    return cfg->per_layer_params ? cfg->n_layers : 1;
+}
+
+size_t vsml_param_count(const vsml_model_config *cfg)
+{
+    return (size_t)vsml_param_blocks(cfg) * VSML_BLOCK_SIZE;
+}
+
+size_t vsml_model_sub_lstms(const vsml_model_config *cfg)
+{
+    size_t n = 0;
+    for (int k = 0; k < cfg->n_layers; k++)
+        n += (size_t)cfg->sizes[k] * (size_t)cfg->sizes[k + 1];
+    return n;
+}
+
+static void trunc_normal_fill(vsml_rng *r, float *dst, int n, double std)
+{
+    for (int i = 0; i < n; i++)
+        dst[i] = (float)(vsml_rng_trunc_normal(r) * std);
+}
+
+void vsml_params_init(const vsml_model_config *cfg, uint64_t seed, float *out)
+{
+    int nb = vsml_param_blocks(cfg);
+    for (int blk = 0; blk < nb; blk++) {
+        float *p = out + (size_t)blk * VSML_BLOCK_SIZE;
+        vsml_rng r;
+        vsml_rng_init(&r, seed, (uint32_t)blk, VSML_TAG_PARAM);
+        memset(p, 0, VSML_BLOCK_SIZE * sizeof(float));
+        trunc_normal_fill(&r, p + VSML_OFF_W_LSTM, (2 * VSML_M + VSML_N) * VSML_G,
+                          1.0 / sqrt(2.0 * VSML_M + VSML_N));
+        trunc_normal_fill(&r, p + VSML_OFF_W_FWD, VSML_N * VSML_M, 1.0 / sqrt(VSML_N));
+        trunc_normal_fill(&r, p + VSML_OFF_W_BWD, VSML_N * VSML_M, 1.0 / sqrt(VSML_N));
+    }
+}
+
+/* The named parts of one block, in file order. */
+static const struct part {
+    const char *name;
+    int off;
+    int rows, cols; /* cols 0 = vector */
+} parts[] = {
+    {"W_lstm", VSML_OFF_W_LSTM, 2 * VSML_M + VSML_N, VSML_G},
+    {"b_lstm", VSML_OFF_B_LSTM, VSML_G, 0},
+    {"W_fwd", VSML_OFF_W_FWD, VSML_N, VSML_M},
+    {"b_fwd", VSML_OFF_B_FWD, VSML_M, 0},
+    {"W_bwd", VSML_OFF_W_BWD, VSML_N, VSML_M},
+    {"b_bwd", VSML_OFF_B_BWD, VSML_M, 0},
+};
+#define N_PARTS ((int)(sizeof(parts) / sizeof(parts[0])))
+
+static void part_name(char *dst, size_t n, int nb, int blk, const struct part *p)
+{
+    if (nb == 1)
+        snprintf(dst, n, "%s", p->name);
+    else
+        snprintf(dst, n, "layer%d.%s", blk, p->name);
+}
+
+int vsml_params_save(const char *path, const vsml_model_config *cfg, const float *params,
+                     int n_extra_meta, const char *const *extra_meta_kv)
+{
+    int nb = vsml_param_blocks(cfg);
+    vsml_tensor ts[VSML_MAX_LAYERS * N_PARTS];
+    int n = 0;
+    for (int blk = 0; blk < nb; blk++) {
+        for (int i = 0; i < N_PARTS; i++) {
+            vsml_tensor *t = &ts[n++];
+            memset(t, 0, sizeof(*t));
+            part_name(t->name, sizeof(t->name), nb, blk, &parts[i]);
+            t->dtype = VSML_F32;
+            t->ndim = parts[i].cols ? 2 : 1;
+            t->shape[0] = parts[i].rows;
+            t->shape[1] = parts[i].cols;
+            t->data = (void *)(params + (size_t)blk * VSML_BLOCK_SIZE + parts[i].off);
+            t->nbytes = (size_t)parts[i].rows * (size_t)(parts[i].cols ? parts[i].cols : 1) *
+                        sizeof(float);
+        }
+    }
+    char sn[16], sm[16], sb[16];
+    snprintf(sn, sizeof(sn), "%d", VSML_N);
+    snprintf(sm, sizeof(sm), "%d", VSML_M);
+    snprintf(sb, sizeof(sb), "%d", nb);
+    vsml_st_meta meta[16 + 3];
+    int nm = 0;
+    meta[nm++] = (vsml_st_meta){"format", "vsml-vk-params-1"};
+    meta[nm++] = (vsml_st_meta){"N", sn};
+    meta[nm++] = (vsml_st_meta){"M", sm};
+    meta[nm++] = (vsml_st_meta){"blocks", sb};
+    for (int i = 0; i < n_extra_meta && nm < (int)(sizeof(meta) / sizeof(meta[0])); i++)
+        meta[nm++] = (vsml_st_meta){(char *)extra_meta_kv[2 * i], (char *)extra_meta_kv[2 * i + 1]};
+    return vsml_st_write(path, ts, n, meta, nm);
+}
+
+static int meta_int(const vsml_st *st, const char *key, int dflt)
+{
+    const char *v = vsml_st_get_meta(st, key);
+    if (!v)
+        return dflt;
+    char *end;
+    long x = strtol(v, &end, 10);
+    return (*v && !*end && x >= 0 && x < 1 << 30) ? (int)x : -1;
+}
+
+int vsml_params_load(const char *path, const vsml_model_config *cfg, float **out)
+{
+    *out = NULL;
+    vsml_st st;
+    if (vsml_st_read(path, &st) != 0)
+        return -1;
+    int nb = vsml_param_blocks(cfg);
+    int fn = meta_int(&st, "N", VSML_N), fm = meta_int(&st, "M", VSML_M);
+    int fb = meta_int(&st, "blocks", -2);
+    float *p = NULL;
+    if (fn != VSML_N || fm != VSML_M) {
+        vsml_err("%s: parameters for state size N=%d, message size M=%d; this build uses "
+                 "N=%d, M=%d", path, fn, fm, VSML_N, VSML_M);
+        goto fail;
+    }
+    if (fb == -2)
+        fb = vsml_st_find(&st, "W_lstm") ? 1 : nb;
+    if (fb != nb) {
+        vsml_err("%s: holds %d parameter block(s) but the model needs %d (%s)", path, fb, nb,
+                 cfg->per_layer_params ? "one per layer" : "one shared block");
+        goto fail;
+    }
+    p = calloc(vsml_param_count(cfg), sizeof(float));
+    if (!p) {
+        vsml_err("out of memory loading %s", path);
+        goto fail;
+    }
+    for (int blk = 0; blk < nb; blk++) {
+        for (int i = 0; i < N_PARTS; i++) {
+            char name[64];
+            part_name(name, sizeof(name), nb, blk, &parts[i]);
+            const vsml_tensor *t = vsml_st_find(&st, name);
+            if (!t) {
+                vsml_err("%s: tensor '%s' is missing", path, name);
+                goto fail;
+            }
+            int64_t rows = parts[i].rows, cols = parts[i].cols;
+            bool ok = t->dtype == VSML_F32 &&
+                      (cols ? (t->ndim == 2 && t->shape[0] == rows && t->shape[1] == cols)
+                            : (t->ndim == 1 && t->shape[0] == rows));
+            if (!ok) {
+                vsml_err("%s: tensor '%s' must be F32 of shape [%d%s%.0d], not %s with %d dims",
+                         path, name, (int)rows, cols ? "," : "", (int)cols,
+                         vsml_dtype_name(t->dtype), t->ndim);
+                goto fail;
+            }
+            memcpy(p + (size_t)blk * VSML_BLOCK_SIZE + parts[i].off, t->data, t->nbytes);
+        }
+    }
+    for (size_t i = 0; i < vsml_param_count(cfg); i++) {
+        if (!isfinite(p[i])) {
+            vsml_err("%s: parameter %zu is not finite", path, i);
+            goto fail;
+        }
+    }
+    vsml_st_free(&st);
+    *out = p;
+    return 0;
+fail:
+    free(p);
+    vsml_st_free(&st);
+    return -1;
+}
+
+int vsml_episodes_check(const vsml_model_config *cfg, const vsml_episodes *ep)
+{
+    if (ep->P < 1 || ep->E < 1 || ep->T < 1 || ep->n_streams < 1 || ep->n_examples < 1) {
+        vsml_err("a rollout needs P, E, T, streams and examples >= 1 (got P=%d E=%d T=%d, "
+                 "%d streams, %d examples)", ep->P, ep->E, ep->T, ep->n_streams, ep->n_examples);
+        return -1;
+    }
+    long long R = (long long)ep->P * ep->E;
+    int C = cfg->sizes[cfg->n_layers];
+    for (long long r = 0; r < R; r++) {
+        if (ep->ep_stream[r] >= (uint32_t)ep->n_streams) {
+            vsml_err("episode %lld reads stream %u of %d", r, ep->ep_stream[r], ep->n_streams);
+            return -1;
+        }
+    }
+    long long n = (long long)ep->n_streams * ep->T;
+    for (long long i = 0; i < n; i++) {
+        int32_t ex = ep->stream[2 * i], lab = ep->stream[2 * i + 1];
+        if (ex < 0 || ex >= ep->n_examples || lab < 0 || lab >= C) {
+            vsml_err("stream %lld step %lld: example %d (of %d) label %d (of %d classes) "
+                     "out of range", i / ep->T, i % ep->T, ex, ep->n_examples, lab, C);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+float vsml_fitness(const vsml_model_config *cfg, float loss_sum, float loss_last, int T)
+{
+    return cfg->loss_type == VSML_LOSS_LAST ? loss_last : loss_sum / (float)T;
+}

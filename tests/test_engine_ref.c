@@ -1,0 +1,102 @@
+/* Device vs CPU reference on random configurations (issue: K = 1, 2, 3,
+ * awkward layer sizes, P up to 64, E > 1, T = 50, feed_label and
+ * backward_pass on and off). Per-step logits must agree to
+ * |dev - ref| <= TOL * max(1, |ref|): the reference runs in double, the
+ * device in float, and 50 steps of recurrent dynamics amplify float rounding
+ * (about 1e-7 per operation) by far less than 1e3; a logit error of 1e-4
+ * changes a softmax probability by at most 0.01%. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "device_common.h"
+#include "test.h"
+#include "vsml/ref.h"
+#include "vsml/rng.h"
+
+#define TOL 1e-4
+
+static const int size_pool[] = {1, 3, 7, 33, 100, 784};
+
+static double compare(const float *d, const float *r, size_t n, double *max_abs)
+{
+    double worst = 0;
+    *max_abs = 0;
+    for (size_t i = 0; i < n; i++) {
+        double e = fabs((double)d[i] - r[i]);
+        double rel = e / fmax(1.0, fabs(r[i]));
+        if (!(rel <= worst))
+            worst = isnan(rel) ? INFINITY : rel;
+        if (e > *max_abs)
+            *max_abs = e;
+    }
+    return worst;
+}
+
+static void run_case(vsml_engine *eng, int idx, vsml_rng *r)
+{
+    vsml_model_config cfg;
+    int K = 1 + (int)vsml_rng_below(r, 3);
+    int sizes[4];
+    /* keep the CPU reference affordable: at most one large layer */
+    for (int k = 0; k <= K; k++)
+        sizes[k] = size_pool[vsml_rng_below(r, 4)];
+    if (idx % 4 == 0)
+        sizes[0] = 784;
+    else if (idx % 4 == 1)
+        sizes[0] = 100;
+    if (sizes[K] < 2)
+        sizes[K] = 2 + (int)vsml_rng_below(r, 9);
+    vsml_model_config_default(&cfg, K, sizes);
+    cfg.feed_label = vsml_rng_below(r, 2);
+    cfg.backward_pass = vsml_rng_below(r, 2);
+    cfg.per_layer_params = vsml_rng_below(r, 2);
+    cfg.clip_state = vsml_rng_below(r, 3) == 0 ? 4.0f : 0.0f;
+    cfg.micro_ticks = 1 + (int)vsml_rng_below(r, 3);
+    size_t subl = vsml_model_sub_lstms(&cfg);
+    int P = subl > 20000 ? 2 : subl > 2000 ? 4 : (idx % 5 == 0 ? 64 : 8);
+    int E = subl > 20000 ? 1 : 2;
+    int T = 50;
+    vsml_episodes ep;
+    test_episodes(&cfg, P, E, T, 1000 + idx, &ep);
+    float *params = test_params(&cfg, P, 77 + idx, 0.05f);
+    size_t R = (size_t)P * E, C = (size_t)sizes[K];
+    float *ld = calloc(R * T * C, 4), *lr = calloc(R * T * C, 4);
+    float *sd = calloc(R, 4), *sr = calloc(R, 4), *cd = calloc(R, 4), *cr = calloc(R, 4);
+    vsml_rollout_out od = {.logits = ld, .loss_sum = sd, .correct = cd};
+    vsml_rollout_out orf = {.logits = lr, .loss_sum = sr, .correct = cr};
+    int rc1 = vsml_engine_rollout(eng, &cfg, params, &ep, &od, NULL);
+    int rc2 = vsml_ref_rollout(&cfg, params, &ep, &orf);
+    CHECK(rc1 == 0 && rc2 == 0, "case %d: rollout failed", idx);
+    double max_abs, rel = compare(ld, lr, R * T * C, &max_abs);
+    double lmax_abs, lrel = compare(sd, sr, R, &lmax_abs);
+    char desc[160];
+    snprintf(desc, sizeof(desc), "K=%d sizes=%d", K, sizes[0]);
+    for (int k = 1; k <= K; k++)
+        snprintf(desc + strlen(desc), sizeof(desc) - strlen(desc), "x%d", sizes[k]);
+    fprintf(stderr, "case %2d: %-18s P=%2d E=%d ticks=%d fl=%d bp=%d pl=%d clip=%g: "
+                    "logit rel err %.2e (abs %.2e), loss-sum rel err %.2e\n",
+            idx, desc, P, E, cfg.micro_ticks, cfg.feed_label, cfg.backward_pass,
+            cfg.per_layer_params, cfg.clip_state, rel, max_abs, lrel);
+    CHECK(rel <= TOL, "case %d (%s): logits differ by %.3e relative", idx, desc, rel);
+    CHECK(lrel <= TOL * T, "case %d: loss sums differ by %.3e", idx, lrel);
+    /* correctness counts may differ only where two logits tie within TOL */
+    for (size_t i = 0; i < R; i++)
+        CHECK(fabs(cd[i] - cr[i]) <= 1.0, "case %d episode %zu: %g vs %g correct", idx, i,
+              cd[i], cr[i]);
+    free(ld); free(lr); free(sd); free(sr); free(cd); free(cr);
+    free(params);
+    test_episodes_free(&ep);
+}
+
+int main(int argc, char **argv)
+{
+    int n_cases = argc > 1 ? atoi(argv[1]) : 22;
+    vsml_engine *eng = test_engine(0, 0);
+    vsml_rng r;
+    vsml_rng_init(&r, 2024, 0, VSML_TAG_DATA);
+    for (int i = 0; i < n_cases; i++)
+        run_case(eng, i, &r);
+    CHECK(test_validation_errors(eng) == 0, "validation errors");
+    vsml_engine_destroy(&eng);
+    TEST_END();
+}
