@@ -16,4 +16,16 @@ float sigmoid(float x)
     return 1.0 / (1.0 + exp(-x));
 }
 
+vec4 safe_tanh(vec4 x)
+{
+    vec4 t = exp(-2.0 * abs(x));
+    vec4 r = (1.0 - t) / (1.0 + t);
+    return mix(r, -r, lessThan(x, vec4(0.0)));
+}
+
+vec4 sigmoid(vec4 x)
+{
+    return 1.0 / (1.0 + exp(-x));
+}
+
 #endif

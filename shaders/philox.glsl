@@ -4,7 +4,7 @@
 
 uvec4 philox4x32(uvec4 c, uvec2 k)
 {
-    [[unroll]] for (int r = 0; r < 10; r++) {
+    for (int r = 0; r < 10; r++) {
         uint hi0, lo0, hi1, lo1;
         umulExtended(0xD2511F53u, c.x, hi0, lo0);
         umulExtended(0xCD9E8D57u, c.z, hi1, lo1);
@@ -54,6 +54,16 @@ float trunc_normal2(uint bits)
 {
     float v = (2.0 * u01(bits) - 1.0) * 0.954499736103642;
     return 1.41421356237 * erfinv_giles(v);
+}
+
+// Standard normal number i of ES pair `pair` at step `step` (Box-Muller on
+// two 23-bit uniforms; vsml_es_noise in rng.c is the same formula).
+float es_noise(uvec2 key, uint step, uint pair, uint i)
+{
+    uvec4 r = philox4x32(uvec4(i >> 1, pair, step, VSML_TAG_NOISE), key);
+    uvec2 w = (i & 1u) == 0u ? r.xy : r.zw;
+    float u1 = u01(w.x), u2 = u01(w.y);
+    return sqrt(-2.0 * log(u1)) * cos(6.28318530718 * u2);
 }
 
 #endif

@@ -23,12 +23,16 @@ layout(std430, binding = 3) readonly buffer Stream { int stream[]; }; // [S][T][
 layout(std430, binding = 4) readonly buffer EpInfo { uint epinfo[]; }; // [R][2], global
 layout(std430, binding = 5) coherent buffer State { float st[]; };
 layout(std430, binding = 6) coherent buffer Scratch { float sc[]; };
+layout(std430, binding = 6) coherent buffer Scratch4 { vec4 sc4[]; }; // same memory, vec4 view
 layout(std430, binding = 7) buffer Results { float res[]; }; // [R][4], global
 layout(std430, binding = 8) writeonly buffer Logits { float logits_out[]; }; // chunk
 layout(std430, binding = 9) writeonly buffer Losses { float loss_out[]; };
 
 const uint N = VSML_N, M = VSML_M, G = VSML_G;
-shared float W[VSML_BLOCK_SIZE];
+// The parameter block in shared memory as vec4s (all part offsets are
+// multiples of 4); WS(i) reads float i.
+shared vec4 Wv[VSML_BLOCK_SIZE / 4];
+#define WS(i) Wv[(i) >> 2][(i) & 3]
 shared float red[2];
 
 uint tid, WG, ep, st_base, sc_base;
@@ -43,8 +47,9 @@ void sync()
 void load_block(uint blk)
 {
     uint pbase = ((pc.ep_base + ep) / pc.E) * pc.param_stride + blk * VSML_BLOCK_SIZE;
-    for (uint i = tid; i < VSML_BLOCK_SIZE; i += WG)
-        W[i] = params[pbase + i];
+    for (uint i = tid; i < VSML_BLOCK_SIZE / 4; i += WG)
+        Wv[i] = vec4(params[pbase + 4 * i], params[pbase + 4 * i + 1], params[pbase + 4 * i + 2],
+                     params[pbase + 4 * i + 3]);
     sync();
 }
 
@@ -60,18 +65,18 @@ void init_episode()
         bool zeros = (pc.flags & VSML_FLAG_INIT_ZEROS) != 0;
         for (uint i = tid; i < AB; i += WG) {
             float c[N];
-            [[unroll]] for (uint j = 0; j < N; j++)
+            for (uint j = 0; j < N; j++)
                 c[j] = 0.0;
             if (!zeros) {
                 // cells 0..N/2-1 random; value j uses word j % 4 of block j / 4
-                [[unroll]] for (uint q = 0; q < N / 8; q++) {
+                for (uint q = 0; q < N / 8; q++) {
                     uvec4 r = philox4x32(uvec4(i, k | (q << 8), init_id, VSML_TAG_INIT),
                                          uvec2(pc.seed_lo, pc.seed_hi));
-                    [[unroll]] for (uint e = 0; e < 4; e++)
+                    for (uint e = 0; e < 4; e++)
                         c[q * 4 + e] = trunc_normal2(r[e]) * scale;
                 }
             }
-            [[unroll]] for (uint j = 0; j < N; j++) {
+            for (uint j = 0; j < N; j++) {
                 st[sb + j * AB + i] = 0.0;
                 st[sb + (N + j) * AB + i] = c[j];
             }
@@ -91,83 +96,87 @@ void init_episode()
 // Layer 0's inbox is [x_a, 0, ...], so its U is formed inside micro_ticks.
 void inbox_terms(uint k, uint A, uint B)
 {
-    uint uo = sc_base + lay[VSML_LAY_U], vo = sc_base + lay[VSML_LAY_V];
+    uint uq = (sc_base + lay[VSML_LAY_U]) / 4, vq = (sc_base + lay[VSML_LAY_V]) / 4;
     uint fo = sc_base + lk(k, VSML_LAYK_FWD), bo = sc_base + lk(k, VSML_LAYK_BWD);
     if (k > 0) {
         for (uint a = tid; a < A; a += WG) {
-            float msg[M];
-            [[unroll]] for (uint m = 0; m < M; m++)
-                msg[m] = sc[fo + a * M + m];
-            [[unroll]] for (uint g = 0; g < G; g++) {
-                float u = 0.0;
-                [[unroll]] for (uint m = 0; m < M; m++)
-                    u += msg[m] * W[VSML_OFF_W_LSTM + m * G + g];
-                sc[uo + a * G + g] = u;
+            vec4 u[G / 4];
+            [[unroll]] for (uint q = 0; q < G / 4; q++)
+                u[q] = vec4(0.0);
+            for (uint m = 0; m < M; m++) {
+                float msg = sc[fo + a * M + m];
+                [[unroll]] for (uint q = 0; q < G / 4; q++)
+                    u[q] += msg * Wv[(VSML_OFF_W_LSTM + m * G) / 4 + q];
             }
+            [[unroll]] for (uint q = 0; q < G / 4; q++)
+                sc4[uq + a * (G / 4) + q] = u[q];
         }
     }
     for (uint b = tid; b < B; b += WG) {
-        float msg[M];
-        [[unroll]] for (uint m = 0; m < M; m++)
-            msg[m] = sc[bo + b * M + m];
-        [[unroll]] for (uint g = 0; g < G; g++) {
-            float v = W[VSML_OFF_B_LSTM + g];
-            [[unroll]] for (uint m = 0; m < M; m++)
-                v += msg[m] * W[VSML_OFF_W_LSTM + (M + m) * G + g];
-            sc[vo + b * G + g] = v;
+        vec4 v[G / 4];
+        [[unroll]] for (uint q = 0; q < G / 4; q++)
+            v[q] = Wv[VSML_OFF_B_LSTM / 4 + q];
+        for (uint m = 0; m < M; m++) {
+            float msg = sc[bo + b * M + m];
+            [[unroll]] for (uint q = 0; q < G / 4; q++)
+                v[q] += msg * Wv[(VSML_OFF_W_LSTM + (M + m) * G) / 4 + q];
         }
+        [[unroll]] for (uint q = 0; q < G / 4; q++)
+            sc4[vq + b * (G / 4) + q] = v[q];
     }
     sync();
 }
 
+// The sub-LSTM update of spec section 3, four cells at a time: z[q] holds
+// gate columns 4q..4q+3, so gate i is z[0..3], g z[4..7], f z[8..11], o z[12..15].
 void micro_ticks(uint k, uint A, uint B, uint ex)
 {
     uint AB = A * B;
     uint sb = st_base + lk(k, VSML_LAYK_STATE);
-    uint uo = sc_base + lay[VSML_LAY_U], vo = sc_base + lay[VSML_LAY_V];
+    uint uq = (sc_base + lay[VSML_LAY_U]) / 4, vq = (sc_base + lay[VSML_LAY_V]) / 4;
     bool clip = (pc.flags & VSML_FLAG_CLIP) != 0;
     for (uint i = tid; i < AB; i += WG) {
         uint a = i / B, b = i % B;
-        float h[N], c[N], z[G];
-        [[unroll]] for (uint j = 0; j < N; j++) {
-            h[j] = st[sb + j * AB + i];
-            c[j] = st[sb + (N + j) * AB + i];
+        vec4 h[N / 4], c[N / 4], z[G / 4];
+        for (uint j = 0; j < N; j++) {
+            h[j >> 2][j & 3] = st[sb + j * AB + i];
+            c[j >> 2][j & 3] = st[sb + (N + j) * AB + i];
         }
         float x = k == 0 ? xs[ex * pc.dim + a] : 0.0;
         for (uint tick = 0; tick < pc.micro_ticks; tick++) {
             if (k == 0) {
-                [[unroll]] for (uint g = 0; g < G; g++)
-                    z[g] = x * W[VSML_OFF_W_LSTM + g] + sc[vo + b * G + g];
+                [[unroll]] for (uint q = 0; q < G / 4; q++)
+                    z[q] = x * Wv[VSML_OFF_W_LSTM / 4 + q] + sc4[vq + b * (G / 4) + q];
             } else {
-                [[unroll]] for (uint g = 0; g < G; g++)
-                    z[g] = sc[uo + a * G + g] + sc[vo + b * G + g];
+                [[unroll]] for (uint q = 0; q < G / 4; q++)
+                    z[q] = sc4[uq + a * (G / 4) + q] + sc4[vq + b * (G / 4) + q];
             }
-            [[unroll]] for (uint j = 0; j < N; j++) {
-                float hj = h[j];
-                uint wr = VSML_OFF_W_LSTM + (2 * M + j) * G;
-                [[unroll]] for (uint g = 0; g < G; g++)
-                    z[g] += hj * W[wr + g];
+            // kept as a loop: fully unrolled, this body takes llvmpipe minutes to compile
+            for (uint j = 0; j < N; j++) {
+                float hj = h[j >> 2][j & 3];
+                uint wr = (VSML_OFF_W_LSTM + (2 * M + j) * G) / 4;
+                [[unroll]] for (uint q = 0; q < G / 4; q++)
+                    z[q] += hj * Wv[wr + q];
             }
-            [[unroll]] for (uint j = 0; j < N; j++) {
-                float ig = sigmoid(z[j] - 5.0);
-                float gg = safe_tanh(z[N + j]);
-                float fg = sigmoid(z[2 * N + j] + 5.0);
-                float og = sigmoid(z[3 * N + j]);
-                float cj = fg * c[j] + ig * gg;
+            [[unroll]] for (uint q = 0; q < N / 4; q++) {
+                vec4 ig = sigmoid(z[q] - 5.0);
+                vec4 gg = safe_tanh(z[N / 4 + q]);
+                vec4 fg = sigmoid(z[N / 2 + q] + 5.0);
+                vec4 og = sigmoid(z[3 * N / 4 + q]);
+                vec4 cq = fg * c[q] + ig * gg;
                 if (clip)
-                    cj = clamp(cj, -pc.clip, pc.clip);
-                c[j] = cj;
-                h[j] = og * safe_tanh(cj);
+                    cq = clamp(cq, -pc.clip, pc.clip);
+                c[q] = cq;
+                h[q] = og * safe_tanh(cq);
             }
         }
-        [[unroll]] for (uint j = 0; j < N; j++) {
-            st[sb + j * AB + i] = h[j];
-            st[sb + (N + j) * AB + i] = c[j];
+        for (uint j = 0; j < N; j++) {
+            st[sb + j * AB + i] = h[j >> 2][j & 3];
+            st[sb + (N + j) * AB + i] = c[j >> 2][j & 3];
         }
     }
     sync();
 }
-
 // F[b] = W_fwd . mean_a h[a,b] + b_fwd; G[a] = W_bwd . mean_b h[a,b] + b_bwd.
 void messages(uint k, uint A, uint B)
 {
@@ -198,9 +207,9 @@ void messages(uint k, uint A, uint B)
         uint b = i / M, m = i % M;
         if (last && m != 1)
             continue;
-        float f = W[VSML_OFF_B_FWD + m];
-        [[unroll]] for (uint j = 0; j < N; j++)
-            f += sc[hf + b * N + j] * W[VSML_OFF_W_FWD + j * M + m];
+        float f = WS(VSML_OFF_B_FWD + m);
+        for (uint j = 0; j < N; j++)
+            f += sc[hf + b * N + j] * WS(VSML_OFF_W_FWD + j * M + m);
         if (last)
             sc[dst_f + b] = 100.0 * safe_tanh(f / 100.0);
         else
@@ -210,9 +219,9 @@ void messages(uint k, uint A, uint B)
         uint dst_g = sc_base + lk(k - 1, VSML_LAYK_BWD);
         for (uint i = tid; i < A * M; i += WG) {
             uint a = i / M, m = i % M;
-            float g = W[VSML_OFF_B_BWD + m];
-            [[unroll]] for (uint j = 0; j < N; j++)
-                g += sc[hg + a * N + j] * W[VSML_OFF_W_BWD + j * M + m];
+            float g = WS(VSML_OFF_B_BWD + m);
+            for (uint j = 0; j < N; j++)
+                g += sc[hg + a * N + j] * WS(VSML_OFF_W_BWD + j * M + m);
             sc[dst_g + i] = g;
         }
     }
@@ -256,7 +265,7 @@ void loss_and_error(uint t, uint label)
             float p = exp(sc[yo + b] - mx) / sum;
             sc[bo + b * M + 0] = p - y;
             sc[bo + b * M + 1] = feed ? y : 0.0;
-            [[unroll]] for (uint m = 2; m < M; m++)
+            for (uint m = 2; m < M; m++)
                 sc[bo + b * M + m] = 0.0;
             if ((pc.flags & VSML_FLAG_WRITE_LOGITS) != 0)
                 logits_out[(ep * pc.T + t) * C + b] = sc[yo + b];
@@ -299,13 +308,15 @@ void main()
     for (uint t = pc.t0; t < pc.t0 + pc.n_steps; t++) {
         uint ex = uint(stream[(s * pc.T + t) * 2]);
         uint label = uint(stream[(s * pc.T + t) * 2 + 1]);
-        for (uint k = 0; k < pc.n_layers; k++)
-            layer_update(k, ex);
-        loss_and_error(t, label);
-        if (bwd_pass) {
-            for (uint k = pc.n_layers; k-- > 0;)
-                layer_update(k, ex);
-            zero_last_bwd();
+        // one call site for both sweeps: every inlined copy of layer_update
+        // costs llvmpipe seconds of compile time
+        uint K = pc.n_layers, n_sweep = bwd_pass ? 2 * K : K;
+        for (uint n = 0; n < n_sweep; n++) {
+            layer_update(n < K ? n : 2 * K - 1 - n, ex);
+            if (n == K - 1)
+                loss_and_error(t, label);
         }
+        if (bwd_pass)
+            zero_last_bwd();
     }
 }

@@ -12,6 +12,7 @@
 #include "test.h"
 #include "vsml/ref.h"
 #include "vsml/rng.h"
+#include "vsml/util.h"
 
 #define TOL 1e-4
 
@@ -64,8 +65,11 @@ static void run_case(vsml_engine *eng, int idx, vsml_rng *r)
     float *sd = calloc(R, 4), *sr = calloc(R, 4), *cd = calloc(R, 4), *cr = calloc(R, 4);
     vsml_rollout_out od = {.logits = ld, .loss_sum = sd, .correct = cd};
     vsml_rollout_out orf = {.logits = lr, .loss_sum = sr, .correct = cr};
+    double t0 = vsml_now();
     int rc1 = vsml_engine_rollout(eng, &cfg, params, &ep, &od, NULL);
+    double t1 = vsml_now();
     int rc2 = vsml_ref_rollout(&cfg, params, &ep, &orf);
+    double t2 = vsml_now();
     CHECK(rc1 == 0 && rc2 == 0, "case %d: rollout failed", idx);
     double max_abs, rel = compare(ld, lr, R * T * C, &max_abs);
     double lmax_abs, lrel = compare(sd, sr, R, &lmax_abs);
@@ -74,9 +78,9 @@ static void run_case(vsml_engine *eng, int idx, vsml_rng *r)
     for (int k = 1; k <= K; k++)
         snprintf(desc + strlen(desc), sizeof(desc) - strlen(desc), "x%d", sizes[k]);
     fprintf(stderr, "case %2d: %-18s P=%2d E=%d ticks=%d fl=%d bp=%d pl=%d clip=%g: "
-                    "logit rel err %.2e (abs %.2e), loss-sum rel err %.2e\n",
+                    "logit rel err %.2e (abs %.2e), loss-sum rel err %.2e [%.1fs dev, %.1fs ref]\n",
             idx, desc, P, E, cfg.micro_ticks, cfg.feed_label, cfg.backward_pass,
-            cfg.per_layer_params, cfg.clip_state, rel, max_abs, lrel);
+            cfg.per_layer_params, cfg.clip_state, rel, max_abs, lrel, t1 - t0, t2 - t1);
     CHECK(rel <= TOL, "case %d (%s): logits differ by %.3e relative", idx, desc, rel);
     CHECK(lrel <= TOL * T, "case %d: loss sums differ by %.3e", idx, lrel);
     /* correctness counts may differ only where two logits tie within TOL */

@@ -1,1 +1,151 @@
-int main(void){return 1;} /* TODO placeholder */
+/* Model configuration checks and parameter files: layout, round trips,
+ * and one clear failure for each kind of bad file. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "test.h"
+#include "vsml/log.h"
+#include "vsml/model.h"
+#include "vsml/safetensors.h"
+
+static int n_errors;
+static void count_errors(void *u, enum vsml_log_level lv, const char *msg)
+{
+    if (lv == VSML_LOG_ERROR)
+        n_errors++;
+}
+
+static void write_bytes(const char *path, const void *d, size_t n)
+{
+    FILE *f = fopen(path, "wb");
+    fwrite(d, 1, n, f);
+    fclose(f);
+}
+
+/* Loading must fail with exactly one error message. */
+static void expect_load_fail(const char *path, const vsml_model_config *cfg, const char *what)
+{
+    float *p = (float *)1;
+    n_errors = 0;
+    int rc = vsml_params_load(path, cfg, &p);
+    CHECK(rc != 0 && p == NULL, "%s: load should fail", what);
+    CHECK(n_errors == 1, "%s: %d error messages (want 1)", what, n_errors);
+}
+
+int main(void)
+{
+    vsml_log_set_callback(count_errors, NULL);
+    /* Layout of spec section 2: 32*64 + 64 + 16*8 + 8 + 16*8 + 8 = 2384. */
+    CHECK(VSML_BLOCK_SIZE == 2384, "block size %d", VSML_BLOCK_SIZE);
+    CHECK(VSML_OFF_B_LSTM == 2048 && VSML_OFF_W_FWD == 2112 && VSML_OFF_B_FWD == 2240 &&
+              VSML_OFF_W_BWD == 2248 && VSML_OFF_B_BWD == 2376, "offsets");
+
+    int sizes[3] = {784, 100, 10};
+    vsml_model_config cfg, pl;
+    vsml_model_config_default(&cfg, 2, sizes);
+    CHECK(cfg.micro_ticks == 2 && !cfg.feed_label && cfg.loss_type == VSML_LOSS_MEAN, "defaults");
+    CHECK(vsml_param_count(&cfg) == 2384, "shared count");
+    CHECK(vsml_model_sub_lstms(&cfg) == 784 * 100 + 100 * 10, "sub-LSTMs");
+    pl = cfg;
+    pl.per_layer_params = true;
+    CHECK(vsml_param_count(&pl) == 2 * 2384, "per-layer count");
+
+    /* Bad configurations: one error each. */
+    vsml_model_config bad = cfg;
+    bad.sizes[1] = 0;
+    n_errors = 0;
+    CHECK(vsml_model_config_check(&bad) != 0 && n_errors == 1, "size 0 accepted");
+    bad = cfg;
+    bad.micro_ticks = 0;
+    bad.sizes[2] = 1;
+    n_errors = 0;
+    CHECK(vsml_model_config_check(&bad) != 0 && n_errors == 1, "two problems, one message");
+    bad = cfg;
+    bad.n_layers = 0;
+    CHECK(vsml_model_config_check(&bad) != 0, "0 layers accepted");
+
+    /* Init: deterministic, biases zero, weights within 2 std. */
+    float *a = malloc(2 * 2384 * 4), *b = malloc(2 * 2384 * 4);
+    vsml_params_init(&pl, 5, a);
+    vsml_params_init(&pl, 5, b);
+    CHECK(memcmp(a, b, 2 * 2384 * 4) == 0, "init not deterministic");
+    vsml_params_init(&pl, 6, b);
+    CHECK(memcmp(a, b, 2384 * 4) != 0, "init ignores the seed");
+    CHECK(memcmp(a, a + 2384, 2384 * 4) != 0, "per-layer blocks identical");
+    int ok = 1;
+    for (int i = 0; i < 64; i++)
+        ok &= a[VSML_OFF_B_LSTM + i] == 0.0f;
+    for (int i = 0; i < 2048; i++)
+        ok &= fabsf(a[i]) <= 2.0f / sqrtf(32.0f) + 1e-6f;
+    CHECK(ok, "init ranges");
+
+    char dir[] = "/tmp/vsml_test_model_XXXXXX";
+    CHECK(mkdtemp(dir) != NULL, "mkdtemp");
+    char path[256], bad_path[256];
+    snprintf(path, sizeof(path), "%s/p.safetensors", dir);
+    snprintf(bad_path, sizeof(bad_path), "%s/bad.safetensors", dir);
+
+    /* Round trips, shared and per layer. */
+    float *back = NULL;
+    CHECK(vsml_params_save(path, &pl, a, 0, NULL) == 0, "save");
+    CHECK(vsml_params_load(path, &pl, &back) == 0 && back &&
+              memcmp(back, a, 2 * 2384 * 4) == 0, "per-layer round trip");
+    free(back);
+    vsml_st st;
+    CHECK(vsml_st_read(path, &st) == 0, "read");
+    const vsml_tensor *t = vsml_st_find(&st, "layer1.W_fwd");
+    CHECK(t && t->ndim == 2 && t->shape[0] == 16 && t->shape[1] == 8 &&
+              memcmp(t->data, a + 2384 + VSML_OFF_W_FWD, 128 * 4) == 0, "named tensor");
+    vsml_st_free(&st);
+
+    /* Wrong size: per-layer file for a shared model and vice versa. */
+    expect_load_fail(path, &cfg, "2 blocks for a shared model");
+    CHECK(vsml_params_save(path, &cfg, a, 0, NULL) == 0, "save shared");
+    back = NULL;
+    CHECK(vsml_params_load(path, &cfg, &back) == 0 && memcmp(back, a, 2384 * 4) == 0, "shared");
+    free(back);
+    expect_load_fail(path, &pl, "1 block for a per-layer model");
+
+    /* Truncated and corrupt files. */
+    uint8_t *raw;
+    size_t len;
+    FILE *f = fopen(path, "rb");
+    fseek(f, 0, SEEK_END);
+    len = (size_t)ftell(f);
+    fseek(f, 0, SEEK_SET);
+    raw = malloc(len);
+    CHECK(fread(raw, 1, len, f) == len, "read back");
+    fclose(f);
+    write_bytes(bad_path, raw, len - 100);
+    expect_load_fail(bad_path, &cfg, "truncated");
+    write_bytes(bad_path, raw, 5);
+    expect_load_fail(bad_path, &cfg, "5 bytes");
+    write_bytes(bad_path, "", 0);
+    expect_load_fail(bad_path, &cfg, "empty");
+    uint8_t *cor = malloc(len);
+    memcpy(cor, raw, len);
+    cor[12] ^= 0x55; /* inside the JSON header */
+    write_bytes(bad_path, cor, len);
+    expect_load_fail(bad_path, &cfg, "corrupt header");
+    expect_load_fail("/nonexistent/p.safetensors", &cfg, "missing file");
+
+    /* A tensor of the wrong shape, and a NaN parameter. */
+    vsml_tensor one = {.name = "W_lstm", .dtype = VSML_F32, .ndim = 2, .shape = {32, 63},
+                       .data = a, .nbytes = 32 * 63 * 4};
+    CHECK(vsml_st_write(bad_path, &one, 1, NULL, 0) == 0, "write");
+    expect_load_fail(bad_path, &cfg, "wrong shape");
+    a[7] = NAN;
+    CHECK(vsml_params_save(bad_path, &cfg, a, 0, NULL) == 0, "save nan");
+    expect_load_fail(bad_path, &cfg, "NaN parameter");
+
+    unlink(path);
+    unlink(bad_path);
+    rmdir(dir);
+    free(raw);
+    free(cor);
+    free(a);
+    free(b);
+    TEST_END();
+}

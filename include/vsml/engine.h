@@ -65,6 +65,14 @@ int vsml_pop_set_data(vsml_pop *pop, const float *x);        /* [n_examples][dim
 int vsml_pop_set_episodes(vsml_pop *pop, const int32_t *stream, const uint32_t *ep_stream,
                           const uint32_t *ep_init);
 
+/* ES (spec section 6): writes the P = 2 * pairs parameter vectors on the
+ * device: vector 2j = theta + sigma * eps, vector 2j+1 = theta - sigma * eps,
+ * eps[i] = vsml_es_noise(seed, step, pair_base + j, i). Only theta travels. */
+int vsml_pop_set_es_params(vsml_pop *pop, const float *theta, float sigma, uint64_t seed,
+                           uint32_t step, uint32_t pair_base);
+/* Reads back the P parameter vectors (for tests and checks). */
+int vsml_pop_get_params(vsml_pop *pop, float *params);
+
 typedef struct vsml_run_stats {
     double wall_s;    /* record + submit + wait */
     double device_s;  /* from timestamp queries; 0 when unsupported */

@@ -26,6 +26,11 @@ float vsml_erfinvf(float x);
  * between devices stay tiny. */
 float vsml_trunc_normal2(uint32_t bits);
 
+/* Standard normal number i of ES pair `pair` at step `step`: the noise of
+ * spec section 6, identical to es_noise() in shaders/philox.glsl up to
+ * float rounding of log/cos. No table is stored. */
+float vsml_es_noise(uint64_t seed, uint32_t step, uint32_t pair, uint32_t i);
+
 /* A sequential stream on top of Philox, for host-side sampling. */
 typedef struct vsml_rng {
     uint32_t key[2];

@@ -12,6 +12,7 @@ static void usage(FILE *f)
             "usage: vsml-vk COMMAND [options]\n\n"
             "VSML (Kirsch & Schmidhuber, 2021) on Vulkan: every weight is a tiny LSTM.\n\n"
             "commands:\n"
+            "  train     meta-train the shared parameters with evolution strategies\n"
             "  rollout   run parameters online on a dataset; write logits and losses\n"
             "  devices   list the Vulkan devices\n"
             "  version   print the version\n\n"
@@ -48,6 +49,8 @@ int main(int argc, char **argv)
         return vk_list_devices(stdout) > 0 ? 0 : 1;
     if (!strcmp(cmd, "rollout"))
         return cmd_rollout(argc - 2, argv + 2);
+    if (!strcmp(cmd, "train"))
+        return cmd_train(argc - 2, argv + 2);
     vsml_err("unknown command '%s' (see vsml-vk --help)", cmd);
     return 2;
 }

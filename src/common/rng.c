@@ -65,6 +65,16 @@ float vsml_trunc_normal2(uint32_t bits)
     return 1.41421356237f * vsml_erfinvf(v);
 }
 
+float vsml_es_noise(uint64_t seed, uint32_t step, uint32_t pair, uint32_t i)
+{
+    uint32_t ctr[4] = {i >> 1, pair, step, VSML_TAG_NOISE};
+    uint32_t key[2] = {(uint32_t)seed, (uint32_t)(seed >> 32)}, r[4];
+    vsml_philox4x32(ctr, key, r);
+    uint32_t a = (i & 1) ? r[2] : r[0], b = (i & 1) ? r[3] : r[1];
+    float u1 = vsml_u01(a), u2 = vsml_u01(b);
+    return sqrtf(-2.0f * logf(u1)) * cosf(6.28318530718f * u2);
+}
+
 void vsml_rng_init(vsml_rng *r, uint64_t seed, uint32_t stream, uint32_t tag)
 {
     r->key[0] = (uint32_t)seed;

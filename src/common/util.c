@@ -52,22 +52,22 @@ int vsml_write_pieces_atomic(const char *path, const vsml_piece *pieces, int n)
     }
     int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
     if (fd < 0) {
-        vsml_err("cannot create %s: %s", tmp, strerror(errno));
+        vsml_err("cannot write %s: %s", path, strerror(errno));
         return -1;
     }
     for (int i = 0; i < n; i++) {
         if (write_all(fd, pieces[i].data, pieces[i].len) != 0) {
-            vsml_err("cannot write %s: %s", tmp, strerror(errno));
+            vsml_err("cannot write %s: %s", path, strerror(errno));
             goto fail;
         }
     }
     if (fsync(fd) != 0) {
-        vsml_err("cannot sync %s: %s", tmp, strerror(errno));
+        vsml_err("cannot write %s (sync): %s", path, strerror(errno));
         goto fail;
     }
     if (close(fd) != 0) {
         fd = -1;
-        vsml_err("cannot close %s: %s", tmp, strerror(errno));
+        vsml_err("cannot write %s (close): %s", path, strerror(errno));
         goto fail;
     }
     fd = -1;
@@ -99,7 +99,8 @@ int vsml_read_file(const char *path, size_t max_bytes, uint8_t **buf, size_t *le
         vsml_err("cannot open %s: %s", path, strerror(errno));
         return -1;
     }
-    size_t cap = 1 << 16, n = 0;
+    /* one byte of slack tells "exactly max_bytes" from "more than max_bytes" */
+    size_t limit = max_bytes + 1, cap = limit < (1 << 16) ? limit : (1 << 16), n = 0;
     uint8_t *b = malloc(cap);
     if (!b) {
         fclose(f);
@@ -108,11 +109,11 @@ int vsml_read_file(const char *path, size_t max_bytes, uint8_t **buf, size_t *le
     }
     for (;;) {
         if (n == cap) {
-            if (cap >= max_bytes) {
+            if (cap >= limit) {
                 vsml_err("%s is larger than the limit of %zu bytes", path, max_bytes);
                 goto fail;
             }
-            size_t ncap = cap * 2 > max_bytes ? max_bytes : cap * 2;
+            size_t ncap = cap * 2 > limit ? limit : cap * 2;
             uint8_t *nb = realloc(b, ncap);
             if (!nb) {
                 vsml_err("out of memory reading %s", path);

@@ -7,9 +7,13 @@
 #include "vsml/log.h"
 #include "vsml/util.h"
 
+#include "es_perturb.spv.h"
 #include "vsml_step.spv.h"
 
 struct vsml_step_pc { VSML_STEP_PC_FIELDS };
+struct vsml_perturb_pc { VSML_PERTURB_PC_FIELDS };
+_Static_assert(sizeof(struct vsml_perturb_pc) <= 128, "push constants must fit in 128 bytes");
+#define PERTURB_WG 64
 _Static_assert(sizeof(struct vsml_step_pc) <= 128, "push constants must fit in 128 bytes");
 
 #define STEP_BINDINGS 10
@@ -49,6 +53,11 @@ struct vsml_pop {
     vk_pipe step;
     uint32_t wg;
     int steps_per_dispatch;
+    /* ES perturbation (made on first use) */
+    vk_pipe perturb;
+    vk_buf theta;
+    VkDescriptorPool perturb_pool;
+    VkDescriptorSet perturb_set;
 };
 
 static uint64_t query_alloc_limit(vk_ctx *vk)
@@ -152,6 +161,7 @@ static void plan_layout(vsml_pop *pop)
         maxA = A > maxA ? A : maxA;
         maxB = B > maxB ? B : maxB;
     }
+    sc = (sc + 3) & ~3u; /* U and V are read as vec4 */
     pop->layout[VSML_LAY_U] = sc;
     sc += maxA * VSML_G;
     pop->layout[VSML_LAY_V] = sc;
@@ -163,7 +173,7 @@ static void plan_layout(vsml_pop *pop)
     pop->layout[VSML_LAY_OUT] = sc;
     sc += (uint32_t)cfg->sizes[cfg->n_layers];
     pop->state_stride = st;
-    pop->scratch_stride = sc;
+    pop->scratch_stride = (sc + 3) & ~3u;
 }
 
 static double cdiv(double a, double b)
@@ -172,31 +182,34 @@ static double cdiv(double a, double b)
 }
 
 /* Upper bound of the loop iterations one invocation of vsml_step.comp runs
- * per step (constant-trip loops are unrolled and do not count). */
+ * per step (loops NIR unrolls count for less; we count every loop). */
 static double loop_iters_per_step(const vsml_model_config *cfg, double wg)
 {
+    const double N = VSML_N, M = VSML_M, G = VSML_G;
     double it = 1.0, sweeps = cfg->backward_pass ? 2.0 : 1.0;
     for (int k = 0; k < cfg->n_layers; k++) {
-        double A = cfg->sizes[k], B = cfg->sizes[k + 1], per = 1.0;
+        double A = cfg->sizes[k], B = cfg->sizes[k + 1], per = 2.0;
         if (cfg->per_layer_params && cfg->n_layers > 1)
-            per += cdiv(VSML_BLOCK_SIZE, wg);
-        per += (k > 0 ? cdiv(A, wg) : 0.0) + cdiv(B, wg);
-        per += cdiv(A * B, wg) * (1.0 + cfg->micro_ticks);
-        per += cdiv(B * VSML_N, wg) * (1.0 + A) + cdiv(B * VSML_M, wg);
+            per += cdiv(VSML_BLOCK_SIZE / 4, wg);
+        per += (k > 0 ? cdiv(A, wg) * (M + G / 4 + 2) : 0.0) + cdiv(B, wg) * (M + G / 4 + 2);
+        per += cdiv(A * B, wg) * (2.0 * N + 2.0 + cfg->micro_ticks * (N + 2.0 + G / 4));
+        per += cdiv(B * N, wg) * (1.0 + A) + cdiv(B * M, wg) * (1.0 + N);
         if (k > 0)
-            per += cdiv(A * VSML_N, wg) * (1.0 + B) + cdiv(A * VSML_M, wg);
+            per += cdiv(A * N, wg) * (1.0 + B) + cdiv(A * M, wg) * (1.0 + N);
         it += sweeps * per;
     }
     double C = cfg->sizes[cfg->n_layers];
-    return it + 6.0 * C + cdiv(C * VSML_M, wg) + 2.0;
+    return it + C * (6.0 + M) + cdiv(C * M, wg) + 4.0;
 }
 
 static double loop_iters_init(const vsml_model_config *cfg, double wg)
 {
-    double it = 8.0 + cdiv(VSML_BLOCK_SIZE, wg);
+    const double N = VSML_N, M = VSML_M;
+    double it = 8.0 + cdiv(VSML_BLOCK_SIZE / 4, wg);
     for (int k = 0; k < cfg->n_layers; k++) {
         double A = cfg->sizes[k], B = cfg->sizes[k + 1];
-        it += 1.0 + cdiv(A * B, wg) + cdiv(A * VSML_M, wg) + cdiv(B * VSML_M, wg);
+        it += 1.0 + cdiv(A * B, wg) * (3.0 * N + (N / 8) * 16.0) + cdiv(A * M, wg) +
+              cdiv(B * M, wg);
     }
     return it;
 }
@@ -229,6 +242,7 @@ static int plan_dispatch(vsml_pop *pop)
     }
     pop->wg = wg;
     pop->steps_per_dispatch = spd;
+    vsml_dbg("workgroup size %u, %d steps per dispatch", wg, spd);
     uint32_t spec[1] = {wg};
     return vk_pipe_create(eng->vk, &pop->step, spv_vsml_step, sizeof(spv_vsml_step),
                           STEP_BINDINGS, sizeof(struct vsml_step_pc), spec, 1, "vsml_step");
@@ -381,6 +395,10 @@ void vsml_pop_destroy(vsml_pop **ppop)
     }
     free(pop->chunks);
     vk_pipe_destroy(vk, &pop->step);
+    vk_pipe_destroy(vk, &pop->perturb);
+    vk_buf_destroy(vk, &pop->theta);
+    if (pop->perturb_pool)
+        vkDestroyDescriptorPool(vk->dev, pop->perturb_pool, NULL);
     if (pop->pool)
         vkDestroyDescriptorPool(vk->dev, pop->pool, NULL);
     if (pop->queries)
@@ -429,6 +447,62 @@ int vsml_pop_set_episodes(vsml_pop *pop, const int32_t *stream, const uint32_t *
         rc = vk_buf_write(vk, &pop->epinfo, 0, info, R * 8);
     free(info);
     return rc;
+}
+
+static int perturb_setup(vsml_pop *pop)
+{
+    vk_ctx *vk = pop->eng->vk;
+    uint32_t spec[1] = {PERTURB_WG};
+    if (vk_pipe_create(vk, &pop->perturb, spv_es_perturb, sizeof(spv_es_perturb), 2,
+                       sizeof(struct vsml_perturb_pc), spec, 1, "es_perturb") != 0 ||
+        vk_buf_create(vk, &pop->theta, (VkDeviceSize)pop->param_stride * 4, VK_BUF_DEVICE,
+                      "ES centre") != 0 ||
+        vk_desc_pool_create(vk, &pop->perturb_pool, 1, 2) != 0 ||
+        vk_desc_alloc(vk, pop->perturb_pool, &pop->perturb, &pop->perturb_set) != 0)
+        return -1;
+    vk_buf *b[2] = {&pop->theta, &pop->params};
+    vk_desc_write(vk, pop->perturb_set, &pop->perturb, b, 2);
+    return 0;
+}
+
+int vsml_pop_set_es_params(vsml_pop *pop, const float *theta, float sigma, uint64_t seed,
+                           uint32_t step, uint32_t pair_base)
+{
+    vk_ctx *vk = pop->eng->vk;
+    if (pop->shape.P % 2 != 0) {
+        vsml_err("ES populations need an even number of parameter vectors (got %d)",
+                 pop->shape.P);
+        return -1;
+    }
+    if (!pop->perturb.pipe && perturb_setup(pop) != 0)
+        return -1;
+    if (vk_buf_write(vk, &pop->theta, 0, theta, (size_t)pop->param_stride * 4) != 0)
+        return -1;
+    VkCommandBuffer cb;
+    if (vk_cmd_begin(vk, &cb) != 0)
+        return -1;
+    struct vsml_perturb_pc pc = {
+        .n_params = pop->param_stride,
+        .seed_lo = (uint32_t)seed,
+        .seed_hi = (uint32_t)(seed >> 32),
+        .step = step,
+        .pair_base = pair_base,
+        .sigma = sigma,
+    };
+    vkCmdBindPipeline(cb, VK_PIPELINE_BIND_POINT_COMPUTE, pop->perturb.pipe);
+    vkCmdBindDescriptorSets(cb, VK_PIPELINE_BIND_POINT_COMPUTE, pop->perturb.layout, 0, 1,
+                            &pop->perturb_set, 0, NULL);
+    vkCmdPushConstants(cb, pop->perturb.layout, VK_SHADER_STAGE_COMPUTE_BIT, 0, sizeof(pc), &pc);
+    vkCmdDispatch(cb, (pop->param_stride + PERTURB_WG - 1) / PERTURB_WG,
+                  (uint32_t)pop->shape.P / 2, 1);
+    vk_cmd_barrier(cb);
+    return vk_cmd_submit_wait(vk, cb);
+}
+
+int vsml_pop_get_params(vsml_pop *pop, float *params)
+{
+    return vk_buf_read(pop->eng->vk, &pop->params, 0, params,
+                       (size_t)pop->shape.P * pop->param_stride * 4);
 }
 
 static uint32_t pc_flags(const vsml_pop *pop)

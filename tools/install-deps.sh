@@ -1,0 +1,18 @@
+#!/bin/sh
+# Installs the Debian packages vsml-vk needs to build, test and run on
+# lavapipe (Mesa's Vulkan on the CPU). Installs only what is missing.
+set -eu
+pkgs="build-essential meson ninja-build pkg-config glslang-tools libvulkan-dev
+libvulkan-volk-dev libvulkan1 mesa-vulkan-drivers vulkan-validationlayers
+zlib1g-dev libglfw3-dev python3"
+missing=""
+for p in $pkgs; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
+        missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+echo "installing:$missing"
+sudo=""
+[ "$(id -u)" -eq 0 ] || sudo="sudo"
+$sudo apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends $missing
