@@ -54,8 +54,10 @@ static void run_case(vsml_engine *eng, int idx, vsml_rng *r)
     cfg.clip_state = vsml_rng_below(r, 3) == 0 ? 4.0f : 0.0f;
     cfg.micro_ticks = 1 + (int)vsml_rng_below(r, 3);
     size_t subl = vsml_model_sub_lstms(&cfg);
-    int P = subl > 20000 ? 2 : subl > 2000 ? 4 : (idx % 5 == 0 ? 64 : 8);
-    int E = subl > 20000 ? 1 : 2;
+    /* large networks with few episodes: the double-precision reference is
+     * the slow side of this test */
+    int P = subl > 2000 ? 2 : (idx % 5 == 0 ? 64 : 8);
+    int E = subl > 2000 ? 1 : 2;
     int T = 50;
     vsml_episodes ep;
     test_episodes(&cfg, P, E, T, 1000 + idx, &ep);

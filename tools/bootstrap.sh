@@ -6,4 +6,4 @@ cd "$(dirname "$0")/.."
 sh tools/install-deps.sh
 [ -d build ] || meson setup build
 ninja -C build
-exec ./build/vsml-vk demo "$@"
+exec ./build/vsml-vk train "$@"

@@ -13,6 +13,7 @@ static void usage(FILE *f)
             "VSML (Kirsch & Schmidhuber, 2021) on Vulkan: every weight is a tiny LSTM.\n\n"
             "commands:\n"
             "  train     meta-train the shared parameters with evolution strategies\n"
+            "  eval      meta-test parameters against SGD and Adam; JSON, CSV and plots\n"
             "  rollout   run parameters online on a dataset; write logits and losses\n"
             "  devices   list the Vulkan devices\n"
             "  version   print the version\n\n"
@@ -51,6 +52,8 @@ int main(int argc, char **argv)
         return cmd_rollout(argc - 2, argv + 2);
     if (!strcmp(cmd, "train"))
         return cmd_train(argc - 2, argv + 2);
+    if (!strcmp(cmd, "eval"))
+        return cmd_eval(argc - 2, argv + 2);
     vsml_err("unknown command '%s' (see vsml-vk --help)", cmd);
     return 2;
 }
