@@ -29,28 +29,44 @@ layout(std430, binding = 8) writeonly buffer Logits { float logits_out[]; }; // 
 layout(std430, binding = 9) writeonly buffer Losses { float loss_out[]; };
 
 const uint N = VSML_N, M = VSML_M, G = VSML_G;
+// VSML_SERIAL (a second build of this file): one invocation per episode,
+// no barriers, parameters read from the buffer. It wins for small networks,
+// whose steps are otherwise dominated by workgroup barriers.
+#ifdef VSML_SERIAL
+layout(std430, binding = 0) readonly buffer Params4 { vec4 params4[]; }; // same memory
+uint wbase4;
+#define WV(i) params4[wbase4 + (i)]
+#else
 // The parameter block in shared memory as vec4s (all part offsets are
-// multiples of 4); WS(i) reads float i.
+// multiples of 4).
 shared vec4 Wv[VSML_BLOCK_SIZE / 4];
-#define WS(i) Wv[(i) >> 2][(i) & 3]
+#define WV(i) Wv[i]
+#endif
+#define WS(i) WV((i) >> 2)[(i) & 3]
 shared float red[2];
 
 uint tid, WG, ep, st_base, sc_base;
 
 void sync()
 {
+#ifndef VSML_SERIAL
     memoryBarrierBuffer();
     memoryBarrierShared();
     barrier();
+#endif
 }
 
 void load_block(uint blk)
 {
     uint pbase = ((pc.ep_base + ep) / pc.E) * pc.param_stride + blk * VSML_BLOCK_SIZE;
+#ifdef VSML_SERIAL
+    wbase4 = pbase / 4;
+#else
     for (uint i = tid; i < VSML_BLOCK_SIZE / 4; i += WG)
         Wv[i] = vec4(params[pbase + 4 * i], params[pbase + 4 * i + 1], params[pbase + 4 * i + 2],
                      params[pbase + 4 * i + 3]);
     sync();
+#endif
 }
 
 uint lk(uint k, uint f) { return lay[VSML_LAY_LAYER0 + k * VSML_LAY_STRIDE + f]; }
@@ -106,7 +122,7 @@ void inbox_terms(uint k, uint A, uint B)
             for (uint m = 0; m < M; m++) {
                 float msg = sc[fo + a * M + m];
                 [[unroll]] for (uint q = 0; q < G / 4; q++)
-                    u[q] += msg * Wv[(VSML_OFF_W_LSTM + m * G) / 4 + q];
+                    u[q] += msg * WV((VSML_OFF_W_LSTM + m * G) / 4 + q);
             }
             [[unroll]] for (uint q = 0; q < G / 4; q++)
                 sc4[uq + a * (G / 4) + q] = u[q];
@@ -115,11 +131,11 @@ void inbox_terms(uint k, uint A, uint B)
     for (uint b = tid; b < B; b += WG) {
         vec4 v[G / 4];
         [[unroll]] for (uint q = 0; q < G / 4; q++)
-            v[q] = Wv[VSML_OFF_B_LSTM / 4 + q];
+            v[q] = WV(VSML_OFF_B_LSTM / 4 + q);
         for (uint m = 0; m < M; m++) {
             float msg = sc[bo + b * M + m];
             [[unroll]] for (uint q = 0; q < G / 4; q++)
-                v[q] += msg * Wv[(VSML_OFF_W_LSTM + (M + m) * G) / 4 + q];
+                v[q] += msg * WV((VSML_OFF_W_LSTM + (M + m) * G) / 4 + q);
         }
         [[unroll]] for (uint q = 0; q < G / 4; q++)
             sc4[vq + b * (G / 4) + q] = v[q];
@@ -146,7 +162,7 @@ void micro_ticks(uint k, uint A, uint B, uint ex)
         for (uint tick = 0; tick < pc.micro_ticks; tick++) {
             if (k == 0) {
                 [[unroll]] for (uint q = 0; q < G / 4; q++)
-                    z[q] = x * Wv[VSML_OFF_W_LSTM / 4 + q] + sc4[vq + b * (G / 4) + q];
+                    z[q] = x * WV(VSML_OFF_W_LSTM / 4 + q) + sc4[vq + b * (G / 4) + q];
             } else {
                 [[unroll]] for (uint q = 0; q < G / 4; q++)
                     z[q] = sc4[uq + a * (G / 4) + q] + sc4[vq + b * (G / 4) + q];
@@ -156,7 +172,7 @@ void micro_ticks(uint k, uint A, uint B, uint ex)
                 float hj = h[j >> 2][j & 3];
                 uint wr = (VSML_OFF_W_LSTM + (2 * M + j) * G) / 4;
                 [[unroll]] for (uint q = 0; q < G / 4; q++)
-                    z[q] += hj * Wv[wr + q];
+                    z[q] += hj * WV(wr + q);
             }
             [[unroll]] for (uint q = 0; q < N / 4; q++) {
                 vec4 ig = sigmoid(z[q] - 5.0);
@@ -292,9 +308,17 @@ void zero_last_bwd()
 
 void main()
 {
+#ifdef VSML_SERIAL
+    tid = 0;
+    WG = 1;
+    ep = gl_GlobalInvocationID.x;
+    if (ep >= pc.n_eps)
+        return;
+#else
     tid = gl_LocalInvocationID.x;
     WG = gl_WorkGroupSize.x;
     ep = gl_WorkGroupID.x;
+#endif
     st_base = ep * pc.state_stride;
     sc_base = ep * pc.scratch_stride;
     uint s = epinfo[(pc.ep_base + ep) * 2];

@@ -8,16 +8,24 @@
 
 vsml_engine *test_engine(int max_chunk_episodes, int steps_per_dispatch)
 {
+    return test_engine_kernel(max_chunk_episodes, steps_per_dispatch, VSML_KERNEL_AUTO);
+}
+
+vsml_engine *test_engine_kernel(int max_chunk_episodes, int steps_per_dispatch,
+                                enum vsml_kernel kernel)
+{
     enum vsml_log_level lv = vsml_log_get_level();
     vsml_log_set_level((enum vsml_log_level)-1);
-    int n = vk_list_devices(fopen("/dev/null", "w"));
+    FILE *null = fopen("/dev/null", "w");
+    int n = vk_list_devices(null);
+    fclose(null);
     vsml_log_set_level(lv);
     if (n <= 0) {
         fprintf(stderr, "no Vulkan device: skipping\n");
         exit(77);
     }
     vsml_engine_params p = {.max_chunk_episodes = max_chunk_episodes,
-                            .steps_per_dispatch = steps_per_dispatch};
+                            .steps_per_dispatch = steps_per_dispatch, .kernel = kernel};
     vsml_engine *eng;
     if (vsml_engine_create(&eng, &p) != 0) {
         fprintf(stderr, "engine creation failed\n");

@@ -8,6 +8,8 @@
 /* Creates an engine on the default device (validation per VSML_VALIDATION).
  * Exits with 77 (skip) only when the machine has no Vulkan device at all. */
 vsml_engine *test_engine(int max_chunk_episodes, int steps_per_dispatch);
+vsml_engine *test_engine_kernel(int max_chunk_episodes, int steps_per_dispatch,
+                                enum vsml_kernel kernel);
 
 /* Random episodes: a table of 2*T N(0,1) examples, one stream per episode
  * pair, ep_init shared within pairs. Free with test_episodes_free. */

@@ -11,12 +11,14 @@ typedef struct result {
     float *logits, *sum, *correct;
 } result;
 
+static enum vsml_kernel g_kernel = VSML_KERNEL_AUTO;
+
 static result run(const vsml_model_config *cfg, const float *params, const vsml_episodes *ep,
                   int max_chunk, int spd, int n_runs)
 {
     size_t R = (size_t)ep->P * ep->E, C = (size_t)cfg->sizes[cfg->n_layers];
     result r = {calloc(R * ep->T * C, 4), calloc(R, 4), calloc(R, 4)};
-    vsml_engine *eng = test_engine(max_chunk, spd);
+    vsml_engine *eng = test_engine_kernel(max_chunk, spd, g_kernel);
     vsml_pop_shape shape = {.P = ep->P, .E = ep->E, .T = ep->T, .n_examples = ep->n_examples,
                             .n_streams = ep->n_streams, .outputs = VSML_POP_LOGITS};
     vsml_pop *pop = NULL;
@@ -100,6 +102,14 @@ int main(void)
     same(&whole, &sliced, R, R * T * C, "7 steps per dispatch");
     result resumed = run(&cfg, params, &ep, 5, 3, 4);
     same(&whole, &resumed, R, R * T * C, "4 runs, chunks of 5, 3 steps per dispatch");
+    /* the two kernels run the same arithmetic in the same order */
+    g_kernel = VSML_KERNEL_SERIAL;
+    result serial = run(&cfg, params, &ep, 0, 0, 1);
+    g_kernel = VSML_KERNEL_PARALLEL;
+    result parallel = run(&cfg, params, &ep, 4, 0, 1);
+    same(&serial, &parallel, R, R * T * C, "serial vs parallel kernel");
+    free_result(&serial);
+    free_result(&parallel);
     free_result(&whole);
     free_result(&chunked);
     free_result(&sliced);

@@ -18,12 +18,19 @@
 typedef struct vsml_engine vsml_engine;
 typedef struct vsml_pop vsml_pop;
 
+enum vsml_kernel {
+    VSML_KERNEL_AUTO = 0,     /* serial for small networks, else parallel */
+    VSML_KERNEL_PARALLEL = 1, /* one workgroup per episode */
+    VSML_KERNEL_SERIAL = 2,   /* one invocation per episode */
+};
+
 typedef struct vsml_engine_params {
     const char *device;       /* index or name substring; NULL = best device */
     bool validation;          /* Khronos validation layer; errors are counted */
     int workgroup_size;       /* 0 = chosen from the device */
     int max_chunk_episodes;   /* 0 = as many as the device limits allow */
     int steps_per_dispatch;   /* 0 = default (64) */
+    enum vsml_kernel kernel;
 } vsml_engine_params;
 
 int vsml_engine_create(vsml_engine **out, const vsml_engine_params *params);

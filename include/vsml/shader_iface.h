@@ -95,7 +95,8 @@
     VSML_SU32 state_stride;  \
     VSML_SU32 scratch_stride;\
     VSML_SU32 param_stride;  \
-    VSML_SU32 init_state;
+    VSML_SU32 init_state;    \
+    VSML_SU32 n_eps;
 
 /* es_perturb.comp: dispatch (ceil(n_params / wg), pairs, 1). */
 #define VSML_PERTURB_PC_FIELDS \

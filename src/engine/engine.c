@@ -9,6 +9,8 @@
 
 #include "es_perturb.spv.h"
 #include "vsml_step.spv.h"
+#include "vsml_step_serial.spv.h"
+#define SERIAL_WG 64
 
 struct vsml_step_pc { VSML_STEP_PC_FIELDS };
 struct vsml_perturb_pc { VSML_PERTURB_PC_FIELDS };
@@ -52,6 +54,7 @@ struct vsml_pop {
     chunk *chunks;
     vk_pipe step;
     uint32_t wg;
+    bool serial; /* one invocation per episode */
     int steps_per_dispatch;
     /* ES perturbation (made on first use) */
     vk_pipe perturb;
@@ -214,7 +217,18 @@ static double loop_iters_init(const vsml_model_config *cfg, double wg)
     return it;
 }
 
-/* Picks the workgroup size and the steps per dispatch. */
+/* Serial (one invocation per episode) when an episode's step is short:
+ * small networks are then not slowed down by workgroup barriers. */
+static bool want_serial(const vsml_pop *pop)
+{
+    enum vsml_kernel k = pop->eng->params.kernel;
+    if (k != VSML_KERNEL_AUTO)
+        return k == VSML_KERNEL_SERIAL;
+    return loop_iters_per_step(&pop->cfg, 1) * 8 + loop_iters_init(&pop->cfg, 1) <
+           LLVMPIPE_LOOP_BUDGET;
+}
+
+/* Picks the kernel, the workgroup size and the steps per dispatch. */
 static int plan_dispatch(vsml_pop *pop)
 {
     vsml_engine *eng = pop->eng;
@@ -224,17 +238,21 @@ static int plan_dispatch(vsml_pop *pop)
                           : lim->maxComputeWorkGroupSize[0];
     int spd = eng->params.steps_per_dispatch > 0 ? eng->params.steps_per_dispatch
                                                  : DEFAULT_STEPS_PER_DISPATCH;
-    uint32_t wg = eng->wg;
+    pop->serial = want_serial(pop);
+    uint32_t wg = pop->serial ? (SERIAL_WG < max_wg ? SERIAL_WG : max_wg) : eng->wg;
+    uint32_t lanes = pop->serial ? 1 : wg; /* invocations sharing an episode */
     if (eng->loop_budget > 0) {
-        while (loop_iters_per_step(&pop->cfg, wg) + loop_iters_init(&pop->cfg, wg) >
+        while (!pop->serial &&
+               loop_iters_per_step(&pop->cfg, lanes) + loop_iters_init(&pop->cfg, lanes) >
                    eng->loop_budget && wg * 2 <= max_wg && eng->params.workgroup_size == 0)
-            wg *= 2;
-        double per = loop_iters_per_step(&pop->cfg, wg), init = loop_iters_init(&pop->cfg, wg);
+            lanes = wg *= 2;
+        double per = loop_iters_per_step(&pop->cfg, lanes);
+        double init = loop_iters_init(&pop->cfg, lanes);
         if (per + init > eng->loop_budget) {
             vsml_err("one step of this network is too long for llvmpipe's loop limit "
-                     "(about %.0f loop iterations per invocation at workgroup size %u; the "
-                     "limit is 65535): use smaller layers or a larger --workgroup-size", per + init,
-                     wg);
+                     "(about %.0f loop iterations per invocation with %u invocations per "
+                     "episode; the limit is 65535): use smaller layers%s", per + init, lanes,
+                     pop->serial ? " or the parallel kernel" : " or a larger --workgroup-size");
             return -1;
         }
         int fit = (int)((eng->loop_budget - init) / per);
@@ -242,8 +260,13 @@ static int plan_dispatch(vsml_pop *pop)
     }
     pop->wg = wg;
     pop->steps_per_dispatch = spd;
-    vsml_dbg("workgroup size %u, %d steps per dispatch", wg, spd);
+    vsml_dbg("%s kernel, workgroup size %u, %d steps per dispatch",
+             pop->serial ? "serial" : "parallel", wg, spd);
     uint32_t spec[1] = {wg};
+    if (pop->serial)
+        return vk_pipe_create(eng->vk, &pop->step, spv_vsml_step_serial,
+                              sizeof(spv_vsml_step_serial), STEP_BINDINGS,
+                              sizeof(struct vsml_step_pc), spec, 1, "vsml_step_serial");
     return vk_pipe_create(eng->vk, &pop->step, spv_vsml_step, sizeof(spv_vsml_step),
                           STEP_BINDINGS, sizeof(struct vsml_step_pc), spec, 1, "vsml_step");
 }
@@ -562,11 +585,14 @@ int vsml_pop_run(vsml_pop *pop, uint64_t seed, int t0, int n_steps, bool init,
         for (int i = 0; i < pop->n_chunks; i++) {
             chunk *c = &pop->chunks[i];
             pc.ep_base = (uint32_t)c->ep_base;
+            pc.n_eps = (uint32_t)c->n_eps;
             vkCmdBindDescriptorSets(cb, VK_PIPELINE_BIND_POINT_COMPUTE, pop->step.layout, 0, 1,
                                     &c->set, 0, NULL);
             vkCmdPushConstants(cb, pop->step.layout, VK_SHADER_STAGE_COMPUTE_BIT, 0, sizeof(pc),
                                &pc);
-            vkCmdDispatch(cb, (uint32_t)c->n_eps, 1, 1);
+            uint32_t groups = pop->serial ? ((uint32_t)c->n_eps + pop->wg - 1) / pop->wg
+                                          : (uint32_t)c->n_eps;
+            vkCmdDispatch(cb, groups, 1, 1);
             dispatches++;
         }
         vk_cmd_barrier(cb);
