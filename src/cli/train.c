@@ -1,11 +1,695 @@
-/* vsml-vk train: placeholder until the ES trainer lands. */
+/* vsml-vk train: ES meta-training (spec section 6) with a run directory:
+ * config.cfg (resolved), metrics.jsonl, ckpt-<step>.safetensors (the last
+ * keep_checkpoints), best.safetensors and final.safetensors (parameter files
+ * that `vsml-vk rollout --params` reads). --resume continues bitwise
+ * identically from the newest complete checkpoint. */
+#include <dirent.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli/args.h"
 #include "cli/cli.h"
+#include "vsml/es.h"
 #include "vsml/log.h"
+#include "vsml/safetensors.h"
+#include "vsml/util.h"
+
+/* assets/small.cfg, byte for byte (tests/test_train.sh checks it). */
+static const char default_cfg[] =
+"# vsml-vk train: the small default configuration (also built in: running\n"
+    "# `vsml-vk train` without --config uses exactly these values).\n"
+    "# Sum Sign, 8 inputs, 2 classes, episodes of T = 50, 64 antithetic pairs,\n"
+    "# one task per 16 pairs; spec section 6 ES defaults. From scratch the mean\n"
+    "# episode loss sits at ln 2 = 0.693 for about 400-550 steps, then falls.\n"
+    "\n"
+    "# model (spec sections 2-5)\n"
+    "layers = 8,2\n"
+    "micro_ticks = 2\n"
+    "feed_label = false\n"
+    "backward_pass = false\n"
+    "per_layer_params = false\n"
+    "clip_state = 0\n"
+    "init = random\n"
+    "loss = mean\n"
+    "\n"
+    "# evolution strategies (spec section 6)\n"
+    "pairs = 64\n"
+    "pairs_per_task = 16\n"
+    "T = 50\n"
+    "steps = 1000\n"
+    "sigma = 0.05\n"
+    "lr = 0.025\n"
+    "weight_decay = 0\n"
+    "grad_clip = 0\n"
+    "rank_shaping = false\n"
+    "on_nonfinite = skip\n"
+    "seed = 1\n"
+    "\n"
+    "# data (spec section 7)\n"
+    "dataset = sumsign\n"
+    "data_dir =\n"
+    "input_dim = 8\n"
+    "classes = 2\n"
+    "project = false\n"
+    "permute_labels = false\n"
+    "\n"
+    "# meta-test on held-out episodes (Sum Sign with another data seed)\n"
+    "eval_dataset = sumsign\n"
+    "eval_seed = 1000003\n"
+    "eval_every = 50\n"
+    "eval_episodes = 32\n"
+    "eval_steps = 100\n"
+    "\n"
+    "# bookkeeping\n"
+    "checkpoint_every = 50\n"
+    "keep_checkpoints = 3\n"
+    "log_every = 10\n";
+
+#define CKPT_FORMAT "vsml-vk-es-checkpoint-1"
+#define MAX_SETS_ARGS 64
+#define ERRS_SIZE 8192
+
+typedef struct train_opts {
+    const char *config, *run, *resume, *device, *init_params;
+    const char *sets[MAX_SETS_ARGS];
+    int n_sets, steps;
+    bool force, validation, print_config, print_default;
+} train_opts;
+
+static volatile sig_atomic_t stop_requested;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    stop_requested = 1;
+}
+
+static void install_signals(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_signal;
+    sa.sa_flags = SA_RESTART;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+}
+
+/* ---- configuration ---- */
+
+static int read_text(const char *path, char **text)
+{
+    uint8_t *buf;
+    size_t len;
+    if (vsml_read_file(path, 1 << 20, &buf, &len) != 0)
+        return -1;
+    char *s = realloc(buf, len + 1);
+    if (!s) {
+        free(buf);
+        vsml_err("out of memory reading %s", path);
+        return -1;
+    }
+    s[len] = 0;
+    *text = s;
+    return 0;
+}
+
+static int parse_file(vsml_train_config *c, const char *path, char *errs)
+{
+    char *text;
+    if (read_text(path, &text) != 0)
+        return -1;
+    vsml_train_config_parse(c, text, path, errs, ERRS_SIZE);
+    free(text);
+    return 0;
+}
+
+/* Base (built-in or the resumed run's), --config, --set, --steps; every
+ * problem is reported in one message before anything is created. */
+static int resolve_config(const train_opts *o, vsml_train_config *c)
+{
+    char errs[ERRS_SIZE] = "", base_path[4096];
+    vsml_train_config_default(c);
+    if (o->resume) {
+        snprintf(base_path, sizeof(base_path), "%s/config.cfg", o->resume);
+        if (parse_file(c, base_path, errs) != 0)
+            return -1;
+    } else {
+        vsml_train_config_parse(c, default_cfg, "built-in default", errs, ERRS_SIZE);
+    }
+    if (o->config && parse_file(c, o->config, errs) != 0)
+        return -1;
+    for (int i = 0; i < o->n_sets; i++)
+        vsml_train_config_set(c, o->sets[i], errs, ERRS_SIZE);
+    if (o->steps >= 0)
+        c->steps = o->steps;
+    vsml_train_config_validate(c, errs, ERRS_SIZE);
+    if (*errs) {
+        vsml_err("invalid configuration:\n  %s", errs);
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- the run directory ---- */
+
+static bool path_exists(const char *p)
+{
+    struct stat st;
+    return stat(p, &st) == 0;
+}
+
+static int mkdir_p(const char *dir)
+{
+    char buf[4096];
+    snprintf(buf, sizeof(buf), "%s", dir);
+    for (char *p = buf + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = 0;
+        if (mkdir(buf, 0777) != 0 && errno != EEXIST)
+            break;
+        *p = '/';
+    }
+    if (mkdir(buf, 0777) != 0 && errno != EEXIST) {
+        vsml_err("cannot create run directory %s: %s", dir, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+/* ckpt-<step>.safetensors: returns step or -1. */
+static long ckpt_step(const char *name)
+{
+    long s;
+    int n = 0;
+    if (sscanf(name, "ckpt-%ld.safetensors%n", &s, &n) == 1 && name[n] == 0 && s >= 0)
+        return s;
+    return -1;
+}
+
+/* Steps of the checkpoints in dir, descending; returns the count. */
+static int list_ckpts(const char *dir, long *steps, int max)
+{
+    DIR *d = opendir(dir);
+    int n = 0;
+    if (!d)
+        return 0;
+    for (struct dirent *e; (e = readdir(d)) && n < max;) {
+        long s = ckpt_step(e->d_name);
+        if (s >= 0)
+            steps[n++] = s;
+    }
+    closedir(d);
+    for (int i = 1; i < n; i++) /* insertion sort, descending */
+        for (int j = i; j > 0 && steps[j] > steps[j - 1]; j--) {
+            long t = steps[j];
+            steps[j] = steps[j - 1];
+            steps[j - 1] = t;
+        }
+    return n;
+}
+
+static void ckpt_path(char *buf, size_t size, const char *dir, long step)
+{
+    snprintf(buf, size, "%s/ckpt-%ld.safetensors", dir, step);
+}
+
+static void prune_ckpts(const char *dir, int keep)
+{
+    long steps[4096];
+    int n = list_ckpts(dir, steps, 4096);
+    for (int i = keep; i < n; i++) {
+        char p[4096];
+        ckpt_path(p, sizeof(p), dir, steps[i]);
+        if (unlink(p) != 0)
+            vsml_warn("cannot remove old checkpoint %s: %s", p, strerror(errno));
+    }
+}
+
+/* A fresh run refuses an existing directory unless --force (which clears
+ * the old checkpoints and metrics). */
+static int check_dir(const train_opts *o, const char *dir)
+{
+    if (!o->resume && path_exists(dir) && !o->force) {
+        vsml_err("run directory %s already exists; use --resume %s to continue it or "
+                 "--force to start over in it", dir, dir);
+        return -1;
+    }
+    return 0;
+}
+
+static int prepare_dir(const char *dir)
+{
+    if (mkdir_p(dir) != 0)
+        return -1;
+    long steps[4096];
+    int n = list_ckpts(dir, steps, 4096);
+    for (int i = 0; i < n; i++) {
+        char p[4096];
+        ckpt_path(p, sizeof(p), dir, steps[i]);
+        unlink(p);
+    }
+    char p[4096];
+    const char *old[] = {"metrics.jsonl", "best.safetensors", "final.safetensors"};
+    for (size_t i = 0; i < VSML_ARRAY_SIZE(old); i++) {
+        snprintf(p, sizeof(p), "%s/%s", dir, old[i]);
+        unlink(p);
+    }
+    return 0;
+}
+
+static int write_config(const char *dir, const vsml_train_config *c)
+{
+    char *text = vsml_train_config_format(c), p[4096];
+    if (!text)
+        return -1;
+    snprintf(p, sizeof(p), "%s/config.cfg", dir);
+    int rc = vsml_write_file_atomic(p, text, strlen(text));
+    free(text);
+    return rc;
+}
+
+/* ---- checkpoints ---- */
+
+typedef struct run_state {
+    const vsml_train_config *c;
+    vsml_trainer *tr;
+    const char *dir;
+    long step;        /* completed ES steps */
+    double best;      /* best meta-test accuracy so far, -1 = none */
+} run_state;
+
+/* The named parameter blocks of spec section 2, as vsml_params_save writes
+ * them, so that `vsml-vk rollout --params` also reads a checkpoint. */
+static const struct ckpt_part {
+    const char *name;
+    int off, rows, cols;
+} ckpt_parts[] = {
+    {"W_lstm", VSML_OFF_W_LSTM, 2 * VSML_M + VSML_N, VSML_G},
+    {"b_lstm", VSML_OFF_B_LSTM, VSML_G, 0},
+    {"W_fwd", VSML_OFF_W_FWD, VSML_N, VSML_M},
+    {"b_fwd", VSML_OFF_B_FWD, VSML_M, 0},
+    {"W_bwd", VSML_OFF_W_BWD, VSML_N, VSML_M},
+    {"b_bwd", VSML_OFF_B_BWD, VSML_M, 0},
+};
+#define CKPT_PARTS ((int)VSML_ARRAY_SIZE(ckpt_parts))
+
+static int param_views(vsml_trainer *tr, vsml_tensor *ts)
+{
+    int nb = vsml_param_blocks(vsml_trainer_model(tr)), n = 0;
+    const float *theta = vsml_trainer_theta(tr);
+    for (int b = 0; b < nb; b++)
+        for (int i = 0; i < CKPT_PARTS; i++, n++) {
+            const struct ckpt_part *p = &ckpt_parts[i];
+            memset(&ts[n], 0, sizeof(ts[n]));
+            if (nb == 1)
+                snprintf(ts[n].name, sizeof(ts[n].name), "%s", p->name);
+            else
+                snprintf(ts[n].name, sizeof(ts[n].name), "layer%d.%s", b, p->name);
+            ts[n].dtype = VSML_F32;
+            ts[n].ndim = p->cols ? 2 : 1;
+            ts[n].shape[0] = p->rows;
+            ts[n].shape[1] = p->cols;
+            ts[n].data = (void *)(theta + (size_t)b * VSML_BLOCK_SIZE + p->off);
+            ts[n].nbytes = (size_t)p->rows * (size_t)(p->cols ? p->cols : 1) * 4;
+        }
+    return n;
+}
+
+static vsml_tensor flat_tensor(const char *name, float *data, size_t n)
+{
+    vsml_tensor t = {.dtype = VSML_F32, .ndim = 1, .shape = {(int64_t)n}, .data = data,
+                     .nbytes = n * 4};
+    snprintf(t.name, sizeof(t.name), "%s", name);
+    return t;
+}
+
+static int save_ckpt(const run_state *s)
+{
+    size_t n = vsml_trainer_param_count(s->tr);
+    vsml_trainer *tr = s->tr;
+    vsml_tensor ts[3 + VSML_MAX_LAYERS * CKPT_PARTS];
+    ts[0] = flat_tensor("theta", vsml_trainer_theta(tr), n);
+    ts[1] = flat_tensor("adam_m", vsml_trainer_adam_m(tr), n);
+    ts[2] = flat_tensor("adam_v", vsml_trainer_adam_v(tr), n);
+    int nt = 3 + param_views(tr, ts + 3);
+    char step[32], seed[32], hash[32], best[32], p[4096], sn[16], sm[16], sb[16];
+    snprintf(step, sizeof(step), "%ld", s->step);
+    snprintf(seed, sizeof(seed), "%" PRIu64, s->c->seed);
+    snprintf(hash, sizeof(hash), "%016" PRIx64, vsml_train_config_hash(s->c));
+    snprintf(best, sizeof(best), "%.17g", s->best);
+    snprintf(sn, sizeof(sn), "%d", VSML_N);
+    snprintf(sm, sizeof(sm), "%d", VSML_M);
+    snprintf(sb, sizeof(sb), "%d", vsml_param_blocks(vsml_trainer_model(tr)));
+    vsml_st_meta meta[] = {{"format", CKPT_FORMAT}, {"step", step}, {"seed", seed},
+                           {"config_hash", hash}, {"best_accuracy", best},
+                           {"N", sn}, {"M", sm}, {"blocks", sb}};
+    ckpt_path(p, sizeof(p), s->dir, s->step);
+    if (vsml_st_write(p, ts, nt, meta, (int)VSML_ARRAY_SIZE(meta)) != 0)
+        return -1;
+    prune_ckpts(s->dir, s->c->keep_checkpoints);
+    return 0;
+}
+
+static int copy_tensor(const vsml_st *st, const char *path, const char *name, float *dst,
+                       size_t n)
+{
+    const vsml_tensor *t = vsml_st_find(st, name);
+    if (!t || t->dtype != VSML_F32 || t->nbytes != n * 4) {
+        vsml_err("checkpoint %s: tensor %s is missing or not F32[%zu]", path, name, n);
+        return -1;
+    }
+    memcpy(dst, t->data, n * 4);
+    return 0;
+}
+
+static int load_ckpt(run_state *s, const char *path)
+{
+    vsml_st st;
+    if (vsml_st_read(path, &st) != 0)
+        return -1;
+    int rc = -1;
+    const char *fmt = vsml_st_get_meta(&st, "format"), *step = vsml_st_get_meta(&st, "step");
+    const char *hash = vsml_st_get_meta(&st, "config_hash");
+    const char *best = vsml_st_get_meta(&st, "best_accuracy");
+    char want[32];
+    snprintf(want, sizeof(want), "%016" PRIx64, vsml_train_config_hash(s->c));
+    size_t n = vsml_trainer_param_count(s->tr);
+    if (!fmt || strcmp(fmt, CKPT_FORMAT) || !step || !hash || !best)
+        vsml_err("%s is not a vsml-vk training checkpoint", path);
+    else if (strcmp(hash, want))
+        vsml_err("checkpoint %s was written with another configuration (hash %s, now %s); "
+                 "only steps, eval_every and bookkeeping keys may change on --resume",
+                 path, hash, want);
+    else if (!copy_tensor(&st, path, "theta", vsml_trainer_theta(s->tr), n) &&
+             !copy_tensor(&st, path, "adam_m", vsml_trainer_adam_m(s->tr), n) &&
+             !copy_tensor(&st, path, "adam_v", vsml_trainer_adam_v(s->tr), n)) {
+        s->step = strtol(step, NULL, 10);
+        s->best = strtod(best, NULL);
+        rc = 0;
+    }
+    vsml_st_free(&st);
+    return rc;
+}
+
+/* The newest checkpoint that loads; older ones are the fallback. */
+static int load_newest(run_state *s)
+{
+    long steps[4096];
+    int n = list_ckpts(s->dir, steps, 4096);
+    for (int i = 0; i < n; i++) {
+        char p[4096];
+        ckpt_path(p, sizeof(p), s->dir, steps[i]);
+        if (load_ckpt(s, p) == 0) {
+            printf("resuming %s from step %ld (%s)\n", s->dir, s->step, p);
+            return 0;
+        }
+        vsml_warn("skipping checkpoint %s", p);
+    }
+    vsml_err("no loadable checkpoint ckpt-<step>.safetensors in %s", s->dir);
+    return -1;
+}
+
+/* ---- metrics ---- */
+
+/* Keeps the lines of steps <= step (a killed run may have logged more). */
+static int truncate_metrics(const char *dir, long step)
+{
+    char p[4096], *text = NULL;
+    snprintf(p, sizeof(p), "%s/metrics.jsonl", dir);
+    if (!path_exists(p))
+        return 0;
+    if (read_text(p, &text) != 0)
+        return -1;
+    size_t len = 0;
+    for (char *line = text, *next; line && *line; line = next) {
+        next = strchr(line, '\n');
+        size_t l = next ? (size_t)(next - line) + 1 : strlen(line);
+        long s;
+        if (sscanf(line, "{\"step\":%ld", &s) == 1 && s <= step && next) {
+            memmove(text + len, line, l);
+            len += l;
+        }
+        next = next ? next + 1 : NULL;
+    }
+    int rc = vsml_write_file_atomic(p, text, len);
+    free(text);
+    return rc;
+}
+
+static void log_metrics(FILE *f, const vsml_step_info *si, const vsml_eval_info *ev)
+{
+    if (!f)
+        return;
+    fprintf(f, "{\"step\":%u,\"fitness_mean\":%.6g,\"fitness_std\":%.6g,\"grad_norm\":%.6g,"
+            "\"step_time_s\":%.4f,\"device_run_s\":%.4f,\"episodes_per_s\":%.1f,"
+            "\"nonfinite_pairs\":%d",
+            si->step + 1, si->fitness_mean, si->fitness_std, si->grad_norm, si->step_s, si->run_s,
+            si->episodes_per_s, si->nonfinite_pairs);
+    if (ev)
+        fprintf(f, ",\"eval_accuracy\":%.6g,\"eval_loss\":%.6g", ev->accuracy, ev->loss);
+    fprintf(f, "}\n");
+    fflush(f);
+}
+
+static void progress(const run_state *s, const vsml_step_info *si, double acc, double avg_s,
+                     bool tty)
+{
+    long done = s->step, total = s->c->steps;
+    double eta = avg_s * (double)(total - done);
+    if (tty) {
+        printf("\rstep %ld/%ld  fitness %.4f  acc %5.3f  %.0f episodes/s  ETA %02d:%02d:%02d ",
+               done, total, si->fitness_mean, isnan(acc) ? 0.0 : acc, si->episodes_per_s, (int)(eta / 3600),
+               (int)fmod(eta / 60, 60), (int)fmod(eta, 60));
+        fflush(stdout);
+    } else if (done % s->c->log_every == 0 || done == total) {
+        printf("step %ld/%ld fitness %.4f (std %.4f) acc %.3f %.2f s/step %.0f episodes/s "
+               "ETA %.0f s\n", done, total, si->fitness_mean, si->fitness_std, acc,
+               si->step_s, si->episodes_per_s, eta);
+        fflush(stdout);
+    }
+}
+
+static int save_params(const run_state *s, const char *name)
+{
+    char p[4096], step[32];
+    snprintf(p, sizeof(p), "%s/%s", s->dir, name);
+    snprintf(step, sizeof(step), "%ld", s->step);
+    const char *kv[] = {"es_step", step};
+    return vsml_params_save(p, vsml_trainer_model(s->tr), vsml_trainer_theta(s->tr), 1, kv);
+}
+
+/* ---- the loop ---- */
+
+static int eval_step(run_state *s, vsml_eval_info *ev)
+{
+    if (vsml_trainer_eval(s->tr, ev) != 0)
+        return -1;
+    if (ev->accuracy > s->best) {
+        s->best = ev->accuracy;
+        return save_params(s, "best.safetensors");
+    }
+    return 0;
+}
+
+static int train_loop(run_state *s, FILE *metrics)
+{
+    const vsml_train_config *c = s->c;
+    bool tty = isatty(STDOUT_FILENO);
+    double acc = NAN, total_s = 0;
+    long first = s->step;
+    while (s->step < c->steps && !stop_requested) {
+        vsml_step_info si;
+        vsml_eval_info ev;
+        if (vsml_trainer_step(s->tr, (uint32_t)s->step, &si) != 0)
+            return -1;
+        s->step++;
+        bool do_eval = c->eval_every > 0 && (s->step % c->eval_every == 0 || s->step == c->steps);
+        if (do_eval && eval_step(s, &ev) != 0)
+            return -1;
+        acc = do_eval ? ev.accuracy : acc;
+        log_metrics(metrics, &si, do_eval ? &ev : NULL);
+        total_s += si.step_s;
+        progress(s, &si, acc, total_s / (double)(s->step - first), tty);
+        if ((s->step % c->checkpoint_every == 0 || stop_requested) && save_ckpt(s) != 0)
+            return -1;
+    }
+    if (tty)
+        printf("\n");
+    if (stop_requested && s->step == first && save_ckpt(s) != 0)
+        return -1;
+    if (stop_requested)
+        printf("interrupted: stopped after step %ld with a checkpoint; continue with "
+               "--resume %s\n", s->step, s->dir);
+    return 0;
+}
+
+static int start_state(const train_opts *o, const vsml_train_config *c, float **theta)
+{
+    vsml_model_config cfg;
+    if (vsml_train_model_config(c, &cfg) != 0)
+        return -1;
+    if (o->init_params)
+        return vsml_params_load(o->init_params, &cfg, theta);
+    *theta = malloc(vsml_param_count(&cfg) * 4);
+    if (!*theta) {
+        vsml_err("out of memory");
+        return -1;
+    }
+    vsml_params_init(&cfg, c->seed, *theta);
+    return 0;
+}
+
+static FILE *open_metrics(const char *dir)
+{
+    char p[4096];
+    snprintf(p, sizeof(p), "%s/metrics.jsonl", dir);
+    FILE *f = fopen(p, "a");
+    if (!f)
+        vsml_err("cannot open %s: %s", p, strerror(errno));
+    return f;
+}
+
+static void default_run_dir(char *buf, size_t size)
+{
+    time_t now = time(NULL);
+    struct tm tm;
+    localtime_r(&now, &tm);
+    char stamp[32];
+    strftime(stamp, sizeof(stamp), "%Y%m%d-%H%M%S", &tm);
+    snprintf(buf, size, "runs/%s", stamp);
+}
+
+static int run(const train_opts *o, const vsml_train_config *c, const char *dir)
+{
+    int rc = 1;
+    float *theta0 = NULL;
+    vsml_engine *eng = NULL;
+    FILE *metrics = NULL;
+    run_state s = {.c = c, .dir = dir, .step = 0, .best = -1};
+    if (check_dir(o, dir) != 0 || start_state(o, c, &theta0) != 0)
+        goto out;
+    vsml_engine_params ep = {.device = o->device, .validation = o->validation};
+    if (vsml_engine_create(&eng, &ep) != 0 || vsml_trainer_create(eng, c, theta0, &s.tr) != 0)
+        goto out;
+    /* the directory appears only once the data and the device are ready */
+    if (!o->resume && (prepare_dir(dir) != 0 || write_config(dir, c) != 0))
+        goto out;
+    if (o->resume && (load_newest(&s) != 0 || truncate_metrics(dir, s.step) != 0 ||
+                      write_config(dir, c) != 0))
+        goto out;
+    if (!(metrics = open_metrics(dir)))
+        goto out;
+    printf("training %s: %d pairs x T %d, %d steps from step %ld, run directory %s\n",
+           c->dataset, c->pairs, c->T, c->steps, s.step, dir);
+    install_signals();
+    if (train_loop(&s, metrics) != 0)
+        goto out;
+    if (!stop_requested && save_ckpt(&s) == 0 && save_params(&s, "final.safetensors") == 0)
+        printf("done: %ld steps; parameters in %s/final.safetensors\n", s.step, dir);
+    if (eng && vsml_engine_validation_errors(eng) > 0) {
+        vsml_err("the validation layer reported %d error(s)", vsml_engine_validation_errors(eng));
+        goto out;
+    }
+    rc = 0;
+out:
+    if (metrics)
+        fclose(metrics);
+    vsml_trainer_destroy(&s.tr);
+    vsml_engine_destroy(&eng);
+    free(theta0);
+    return rc;
+}
+
+/* Pulls every --set KEY=VALUE out of argv (args_parse takes one value per option). */
+static int take_sets(int *argc, char **argv, train_opts *o)
+{
+    int w = 0;
+    for (int i = 0; i < *argc; i++) {
+        const char *a = argv[i];
+        const char *v = NULL;
+        if (!strcmp(a, "--set")) {
+            if (i + 1 >= *argc) {
+                vsml_err("--set needs KEY=VALUE");
+                return -1;
+            }
+            v = argv[++i];
+        } else if (!strncmp(a, "--set=", 6)) {
+            v = a + 6;
+        }
+        if (!v) {
+            argv[w++] = argv[i];
+            continue;
+        }
+        if (o->n_sets == MAX_SETS_ARGS) {
+            vsml_err("more than %d --set options", MAX_SETS_ARGS);
+            return -1;
+        }
+        o->sets[o->n_sets++] = v;
+    }
+    *argc = w;
+    return 0;
+}
 
 int cmd_train(int argc, char **argv)
 {
-    (void)argc;
-    (void)argv;
-    vsml_err("train is not implemented yet");
-    return 1;
+    train_opts o = {.steps = -1};
+    if (take_sets(&argc, argv, &o) != 0)
+        return 2;
+    const opt opts[] = {
+        {"config", OPT_STR, &o.config, "configuration file (key = value); default: assets/small.cfg built in", 1, 0},
+        {"set", OPT_STR, NULL, "KEY=VALUE: override one key (repeatable)", 1, 0},
+        {"run", OPT_STR, &o.run, "run directory (default runs/<timestamp>)", 1, 0},
+        {"resume", OPT_STR, &o.resume, "continue the run in this directory from its newest checkpoint", 1, 0},
+        {"force", OPT_FLAG, &o.force, "start over in an existing run directory", 1, 0},
+        {"steps", OPT_INT, &o.steps, "override the number of ES steps", 0, 100000000},
+        {"init-params", OPT_STR, &o.init_params, "start from this parameter file instead of a fresh init", 1, 0},
+        {"device", OPT_STR, &o.device, "Vulkan device index or name substring", 1, 0},
+        {"validation", OPT_FLAG, &o.validation, "enable the Khronos validation layer", 1, 0},
+        {"print-config", OPT_FLAG, &o.print_config, "print the resolved configuration and exit", 1, 0},
+        {"print-default", OPT_FLAG, &o.print_default, "print the built-in default configuration and exit", 1, 0},
+    };
+    int r = args_parse(argc, argv, opts, (int)VSML_ARRAY_SIZE(opts), "vsml-vk train [options]",
+                       "Meta-train the shared VSML parameters with OpenAI-ES on the device.");
+    if (r != 0)
+        return r > 0 ? 0 : 2;
+    if (o.print_default) {
+        fputs(default_cfg, stdout);
+        return 0;
+    }
+    if (o.resume && o.run && strcmp(o.resume, o.run)) {
+        vsml_err("--resume %s and --run %s name different directories", o.resume, o.run);
+        return 2;
+    }
+    vsml_train_config c;
+    if (resolve_config(&o, &c) != 0)
+        return 2;
+    if (o.print_config) {
+        char *text = vsml_train_config_format(&c);
+        if (!text)
+            return 1;
+        fputs(text, stdout);
+        free(text);
+        return 0;
+    }
+    char dir[2048];
+    const char *want = o.resume ? o.resume : o.run;
+    if (want && strlen(want) >= sizeof(dir)) {
+        vsml_err("run directory name is too long (%zu characters)", strlen(want));
+        return 2;
+    }
+    if (want)
+        snprintf(dir, sizeof(dir), "%s", want);
+    else
+        default_run_dir(dir, sizeof(dir));
+    return run(&o, &c, dir);
 }

@@ -1,0 +1,271 @@
+/* The data of one ES step: a mix of tasks (spec section 7 augmentations).
+ *
+ * Streams are grouped into tasks of streams_per_task. A task picks a source
+ * dataset, a class subset with permuted labels and a random projection; each
+ * stream then draws its own T examples from that task. Sum Sign and Random
+ * are generated afresh (Sum Sign per stream, Random per task). Every draw
+ * comes from a generator keyed by (seed, step) and numbered by task or
+ * stream, so the data of a step depends on nothing else. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "vsml/datasets.h"
+#include "vsml/es.h"
+#include "vsml/log.h"
+#include "vsml/rng.h"
+#include "vsml/util.h"
+
+#define TASK_STREAM 0x80000000u
+
+static bool is_synthetic(const char *name)
+{
+    return !strcmp(name, "sumsign") || !strcmp(name, "random");
+}
+
+static uint64_t step_key(uint64_t seed, uint32_t step, uint32_t id, uint32_t kind)
+{
+    uint32_t v[4] = {step, id, kind, 0x5653u};
+    return vsml_fnv1a(v, sizeof(v), vsml_fnv1a(&seed, sizeof(seed), 14695981039346656037ull));
+}
+
+static void step_rng(vsml_rng *r, uint64_t seed, uint32_t step, uint32_t stream)
+{
+    vsml_rng_init(r, step_key(seed, step, 0, 0), stream, VSML_TAG_DATA);
+}
+
+static int index_classes(vsml_task_source *src, int s)
+{
+    const vsml_dataset *d = &src->sets[s];
+    int C = d->n_classes;
+    src->by_class[s] = malloc(sizeof(int32_t) * (size_t)d->n);
+    src->class_start[s] = calloc((size_t)C + 1, sizeof(int32_t));
+    if (!src->by_class[s] || !src->class_start[s]) {
+        vsml_err("out of memory indexing dataset %s", d->name);
+        return -1;
+    }
+    for (int i = 0; i < d->n; i++)
+        src->class_start[s][d->y[i] + 1]++;
+    for (int c = 0; c < C; c++)
+        src->class_start[s][c + 1] += src->class_start[s][c];
+    int32_t *fill = malloc(sizeof(int32_t) * (size_t)C);
+    if (!fill) {
+        vsml_err("out of memory indexing dataset %s", d->name);
+        return -1;
+    }
+    memcpy(fill, src->class_start[s], sizeof(int32_t) * (size_t)C);
+    for (int i = 0; i < d->n; i++)
+        src->by_class[s][fill[d->y[i]]++] = i;
+    free(fill);
+    for (int c = 0; c < C; c++)
+        if (src->class_start[s][c + 1] == src->class_start[s][c]) {
+            vsml_err("dataset %s has no example of class %d", d->name, c);
+            return -1;
+        }
+    return 0;
+}
+
+static int open_one(vsml_task_source *src, const char *name, const char *data_dir,
+                    bool test_split, int classes)
+{
+    int s = src->n_sets;
+    snprintf(src->names[s], sizeof(src->names[s]), "%s", name);
+    src->n_sets++;
+    if (is_synthetic(name))
+        return 0;
+    vsml_dataset_req req = {.name = name, .data_dir = data_dir && *data_dir ? data_dir : NULL,
+                            .test_split = test_split};
+    if (vsml_dataset_open(&req, &src->sets[s]) != 0)
+        return -1;
+    if (src->sets[s].n_classes < classes) {
+        vsml_err("dataset %s has %d classes, fewer than classes = %d", name,
+                 src->sets[s].n_classes, classes);
+        return -1;
+    }
+    return index_classes(src, s);
+}
+
+int vsml_task_source_open(vsml_task_source *src, const char *names, const char *data_dir,
+                          bool test_split, int classes)
+{
+    memset(src, 0, sizeof(*src));
+    char buf[VSML_CFG_STR];
+    snprintf(buf, sizeof(buf), "%s", names);
+    for (char *save = NULL, *t = strtok_r(buf, ", ", &save); t; t = strtok_r(NULL, ", ", &save)) {
+        if (src->n_sets == VSML_MAX_SETS) {
+            vsml_err("more than %d datasets in '%s'", VSML_MAX_SETS, names);
+            return -1;
+        }
+        if (open_one(src, t, data_dir, test_split, classes) != 0) {
+            vsml_task_source_free(src);
+            return -1;
+        }
+    }
+    if (src->n_sets == 0) {
+        vsml_err("no dataset named in '%s'", names);
+        return -1;
+    }
+    return 0;
+}
+
+void vsml_task_source_free(vsml_task_source *src)
+{
+    for (int s = 0; s < VSML_MAX_SETS; s++) {
+        vsml_dataset_free(&src->sets[s]);
+        free(src->by_class[s]);
+        free(src->class_start[s]);
+    }
+    memset(src, 0, sizeof(*src));
+}
+
+/* What one task draws: its dataset, classes and projection. */
+typedef struct task {
+    int set;
+    int cls[1024];  /* label l shows source class cls[l] */
+    float *W;       /* [src_dim][D] or NULL */
+    vsml_dataset rnd; /* the Random images of this task */
+} task;
+
+static void pick_classes(vsml_rng *r, int n_src, int k, bool permute, int *cls)
+{
+    int all[1024];
+    for (int c = 0; c < n_src; c++)
+        all[c] = c;
+    bool shuffle = permute || k < n_src;
+    for (int i = 0; i < k; i++) { /* partial Fisher-Yates: an ordered random subset */
+        int j = shuffle ? i + (int)vsml_rng_below(r, (uint32_t)(n_src - i)) : i;
+        int t = all[i];
+        all[i] = all[j];
+        all[j] = t;
+        cls[i] = all[i];
+    }
+}
+
+static int make_projection(vsml_rng *r, int din, int dout, float **W)
+{
+    *W = malloc(sizeof(float) * (size_t)din * dout);
+    if (!*W) {
+        vsml_err("out of memory for a %dx%d projection", din, dout);
+        return -1;
+    }
+    double a = sqrt(6.0 / (din + dout)); /* sqrt(6 / 2D) when square */
+    for (size_t i = 0; i < (size_t)din * dout; i++)
+        (*W)[i] = (float)((2.0 * vsml_rng_uniform(r) - 1.0) * a);
+    return 0;
+}
+
+static int task_begin(const vsml_task_source *src, const vsml_task_spec *sp, uint64_t seed,
+                      uint32_t step, int k, task *t)
+{
+    memset(t, 0, sizeof(*t));
+    vsml_rng r;
+    step_rng(&r, seed, step, TASK_STREAM | (uint32_t)k);
+    t->set = (int)vsml_rng_below(&r, (uint32_t)src->n_sets);
+    const char *name = src->names[t->set];
+    int n_src = is_synthetic(name) ? (!strcmp(name, "sumsign") ? 2 : sp->classes)
+                                   : src->sets[t->set].n_classes;
+    if (n_src > 1024) {
+        vsml_err("dataset %s has %d classes (at most 1024)", name, n_src);
+        return -1;
+    }
+    pick_classes(&r, n_src, sp->classes, sp->permute_labels, t->cls);
+    if (!strcmp(name, "random") &&
+        vsml_synth_random(&t->rnd, 20, sp->input_dim, sp->classes,
+                          step_key(seed, step, (uint32_t)k, 1)) != 0)
+        return -1;
+    int din = is_synthetic(name) ? sp->input_dim : src->sets[t->set].dim;
+    if (sp->project || din != sp->input_dim)
+        return make_projection(&r, din, sp->input_dim, &t->W);
+    return 0;
+}
+
+static void task_end(task *t)
+{
+    free(t->W);
+    vsml_dataset_free(&t->rnd);
+}
+
+static void put_example(const task *t, const float *src, int din, int D, float *dst)
+{
+    if (!t->W) {
+        memcpy(dst, src, sizeof(float) * (size_t)D);
+        return;
+    }
+    for (int o = 0; o < D; o++)
+        dst[o] = 0.0f;
+    for (int i = 0; i < din; i++) {
+        float v = src[i];
+        if (v == 0.0f)
+            continue;
+        const float *w = t->W + (size_t)i * D;
+        for (int o = 0; o < D; o++)
+            dst[o] += v * w[o];
+    }
+}
+
+/* One stream: T examples of the task, written to rows j*T .. j*T+T-1. */
+static int fill_stream(const vsml_task_source *src, const vsml_task_spec *sp, uint64_t seed,
+                       uint32_t step, int j, const task *t, float *x, int32_t *stream)
+{
+    const char *name = src->names[t->set];
+    int D = sp->input_dim, T = sp->T;
+    vsml_dataset ss = {0};
+    if (!strcmp(name, "sumsign") &&
+        vsml_synth_sumsign(&ss, T, D, step_key(seed, step, (uint32_t)j, 2)) != 0)
+        return -1;
+    vsml_rng r;
+    step_rng(&r, seed, step, (uint32_t)j);
+    for (int s = 0; s < T; s++) {
+        size_t row = (size_t)j * T + s;
+        int label, din = D;
+        const float *ex;
+        if (ss.x) {
+            ex = ss.x + (size_t)s * D;
+            label = ss.y[s];
+        } else if (t->rnd.x) {
+            int i = (int)vsml_rng_below(&r, (uint32_t)t->rnd.n);
+            ex = t->rnd.x + (size_t)i * D;
+            label = t->rnd.y[i];
+        } else {
+            const vsml_dataset *d = &src->sets[t->set];
+            label = (int)vsml_rng_below(&r, (uint32_t)sp->classes);
+            int c = t->cls[label], a = src->class_start[t->set][c];
+            int n = src->class_start[t->set][c + 1] - a;
+            int i = src->by_class[t->set][a + (int)vsml_rng_below(&r, (uint32_t)n)];
+            ex = d->x + (size_t)i * d->dim;
+            din = d->dim;
+        }
+        if (ss.x || t->rnd.x) { /* synthetic labels go through the permutation */
+            int l = 0;
+            while (l < sp->classes && t->cls[l] != label)
+                l++;
+            label = l < sp->classes ? l : label;
+        }
+        put_example(t, ex, din, D, x + row * D);
+        stream[row * 2] = (int32_t)row;
+        stream[row * 2 + 1] = label;
+    }
+    vsml_dataset_free(&ss);
+    return 0;
+}
+
+int vsml_tasks_build(const vsml_task_source *src, const vsml_task_spec *sp, uint64_t seed,
+                     uint32_t step, float *x, int32_t *stream)
+{
+    if (sp->classes > 1024 || sp->streams_per_task < 1) {
+        vsml_err("task spec: classes %d (at most 1024), streams per task %d", sp->classes,
+                 sp->streams_per_task);
+        return -1;
+    }
+    for (int j0 = 0; j0 < sp->streams; j0 += sp->streams_per_task) {
+        task t;
+        int rc = task_begin(src, sp, seed, step, j0 / sp->streams_per_task, &t);
+        for (int j = j0; j < j0 + sp->streams_per_task && j < sp->streams && rc == 0; j++)
+            rc = fill_stream(src, sp, seed, step, j, &t, x, stream);
+        task_end(&t);
+        if (rc != 0)
+            return -1;
+    }
+    return 0;
+}

@@ -1,0 +1,251 @@
+/* The ES machinery: the gradient estimate through the device perturbation
+ * path on a known quadratic, host noise = device noise, determinism, the
+ * optimiser, the configuration parser, and two identical tiny training runs. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "device_common.h"
+#include "test.h"
+#include "vsml/es.h"
+#include "vsml/rng.h"
+
+#define PAIRS 200
+#define SIGMA 0.05f
+#define SEED 7u
+#define STEP 3u
+
+static vsml_model_config small_model(void)
+{
+    int sizes[2] = {4, 2};
+    vsml_model_config cfg;
+    vsml_model_config_default(&cfg, 1, sizes);
+    return cfg;
+}
+
+/* The perturbed vectors as the device writes them. */
+static float *device_vectors(vsml_pop *pop, size_t n, const float *theta, uint32_t step)
+{
+    float *v = malloc(sizeof(float) * n * 2 * PAIRS);
+    int rc = vsml_pop_set_es_params(pop, theta, SIGMA, SEED, step, 0) ||
+             vsml_pop_get_params(pop, v);
+    CHECK(rc == 0, "device perturbation failed");
+    return v;
+}
+
+static void check_noise(const float *v, const float *theta, size_t n)
+{
+    double worst = 0;
+    for (int j = 0; j < PAIRS; j++)
+        for (size_t i = 0; i < n; i++) {
+            float eh = vsml_es_noise(SEED, STEP, (uint32_t)j, (uint32_t)i);
+            double ed = ((double)v[(2 * j) * n + i] - theta[i]) / SIGMA;
+            double em = ((double)theta[i] - v[(2 * j + 1) * n + i]) / SIGMA;
+            double e = fmax(fabs(ed - eh), fabs(em - eh)) / (1.0 + fabs(eh));
+            worst = e > worst ? e : worst;
+        }
+    fprintf(stderr, "host vs device noise: worst relative difference %.2e\n", worst);
+    CHECK(worst < 1e-4, "host and device noise differ by %.3g", worst);
+}
+
+/* f(v) = sum_i a_i (v_i - c_i)^2 on every read-back vector. */
+static void quadratic(const float *v, size_t n, const double *a, const double *c, float *fp,
+                      float *fm)
+{
+    for (int k = 0; k < 2 * PAIRS; k++) {
+        double f = 0;
+        for (size_t i = 0; i < n; i++) {
+            double d = v[(size_t)k * n + i] - c[i];
+            f += a[i] * d * d;
+        }
+        (k % 2 ? fm : fp)[k / 2] = (float)f;
+    }
+}
+
+/* Each component of the estimate against the true gradient, in units of the
+ * standard error derived from the per-pair terms eps_ij * w_j. */
+static void check_estimate(const float *g, const float *w, const float *theta, size_t n,
+                           const double *a, const double *c)
+{
+    int within3 = 0;
+    double zmax = 0, z2 = 0;
+    for (size_t i = 0; i < n; i++) {
+        double s = 0, s2 = 0;
+        for (int j = 0; j < PAIRS; j++) {
+            double t = (double)vsml_es_noise(SEED, STEP, (uint32_t)j, (uint32_t)i) * w[j];
+            s += t;
+            s2 += t * t;
+        }
+        double mean = s / PAIRS, var = (s2 / PAIRS - mean * mean) * PAIRS / (PAIRS - 1);
+        double se = sqrt(var / PAIRS), truth = 2 * a[i] * (theta[i] - c[i]);
+        double z = fabs(g[i] - truth) / se;
+        within3 += z <= 3;
+        zmax = z > zmax ? z : zmax;
+        z2 += z * z;
+    }
+    fprintf(stderr, "ES estimate: %.4f within 3 se, mean z^2 %.3f, max z %.2f (%zu params)\n",
+            (double)within3 / n, z2 / n, zmax, n);
+    CHECK(within3 >= 0.97 * n, "only %d of %zu components within 3 standard errors", within3, n);
+    CHECK(z2 / n > 0.7 && z2 / n < 1.3, "mean z^2 = %.3f, expected about 1", z2 / n);
+    CHECK(zmax < 7, "a component is %.2f standard errors off", zmax);
+}
+
+static void test_gradient(vsml_engine *eng)
+{
+    vsml_model_config cfg = small_model();
+    size_t n = vsml_param_count(&cfg);
+    float *theta = malloc(4 * n), *g = malloc(4 * n), *g2 = malloc(4 * n);
+    double *a = malloc(8 * n), *c = malloc(8 * n);
+    float fp[PAIRS], fm[PAIRS], w[PAIRS];
+    vsml_params_init(&cfg, 5, theta);
+    vsml_rng r;
+    vsml_rng_init(&r, 99, 0, VSML_TAG_DATA);
+    for (size_t i = 0; i < n; i++) {
+        a[i] = 0.5 + vsml_rng_uniform(&r);
+        c[i] = vsml_rng_normal(&r) * 0.3;
+    }
+    vsml_pop_shape shape = {.P = 2 * PAIRS, .E = 1, .T = 1, .n_examples = 1, .n_streams = 1};
+    vsml_pop *pop = NULL;
+    CHECK(vsml_pop_create(eng, &cfg, &shape, &pop) == 0, "pop");
+    if (!pop)
+        return;
+    float *v = device_vectors(pop, n, theta, STEP);
+    check_noise(v, theta, n);
+    quadratic(v, n, a, c, fp, fm);
+    vsml_es_opts o = {.sigma = SIGMA};
+    CHECK(vsml_es_gradient(&o, n, SEED, STEP, PAIRS, fp, fm, g, w) == 0, "gradient");
+    check_estimate(g, w, theta, n, a, c);
+    float *v2 = device_vectors(pop, n, theta, STEP);
+    CHECK(memcmp(v, v2, 4 * n * 2 * PAIRS) == 0, "same seed and step: vectors differ");
+    CHECK(vsml_es_gradient(&o, n, SEED, STEP, PAIRS, fp, fm, g2, NULL) == 0, "gradient 2");
+    CHECK(memcmp(g, g2, 4 * n) == 0, "same inputs: the estimates differ");
+    float *v3 = device_vectors(pop, n, theta, STEP + 1);
+    CHECK(memcmp(v, v3, 4 * n * 2 * PAIRS) != 0, "another step drew the same noise");
+    vsml_pop_destroy(&pop);
+    free(v); free(v2); free(v3); free(theta); free(g); free(g2); free(a); free(c);
+}
+
+static void test_optimiser(void)
+{
+    float f[5] = {3, 1, 2, 2, -1}, rk[5];
+    CHECK(vsml_es_centered_ranks(f, 5, rk) == 0, "ranks");
+    CHECK(rk[0] == 0.5f && rk[4] == -0.5f && rk[1] == -0.25f && rk[2] == 0.0f &&
+          rk[3] == 0.25f, "centred ranks %g %g %g %g %g", rk[0], rk[1], rk[2], rk[3], rk[4]);
+    float th[2] = {1, 1}, m[2] = {0}, v[2] = {0}, g[2] = {4, -0.001f};
+    vsml_es_opts o = {.lr = 0.1f, .beta1 = 0.9f, .beta2 = 0.999f, .adam_eps = 1e-8f};
+    vsml_es_adam(&o, 2, 1, th, m, v, g);
+    CHECK_NEAR(th[0], 0.9, 1e-5); /* Adam's first step is lr * sign(g) */
+    CHECK_NEAR(th[1], 1.1, 1e-4);
+    float th2[2] = {0, 0}, m2[2] = {0}, v2[2] = {0}, g3[2] = {3, 4};
+    o.grad_clip = 1.0f;
+    double norm = vsml_es_adam(&o, 2, 1, th2, m2, v2, g3);
+    CHECK_NEAR(norm, 5.0, 1e-6);
+    CHECK_NEAR(g3[0], 0.6, 1e-6);
+}
+
+static void test_config(void)
+{
+    vsml_train_config c;
+    vsml_train_config_default(&c);
+    char errs[4096] = "";
+    int n = vsml_train_config_parse(&c, "pairs = 0\nnope = 3\nsigma = x\nlr = 0.1 # ok\nbad line\n",
+                                    "t", errs, sizeof(errs));
+    CHECK(n == 4, "expected 4 problems, got %d: %s", n, errs);
+    CHECK(c.lr == 0.1f, "lr not applied");
+    vsml_train_config d;
+    vsml_train_config_default(&d);
+    char *text = vsml_train_config_format(&d);
+    vsml_train_config e;
+    memset(&e, 0x55, sizeof(e));
+    vsml_train_config_default(&e);
+    errs[0] = 0;
+    CHECK(vsml_train_config_parse(&e, text, "fmt", errs, sizeof(errs)) == 0, "%s", errs);
+    CHECK(vsml_train_config_hash(&d) == vsml_train_config_hash(&e), "round trip changes hash");
+    e.steps = 5;
+    CHECK(vsml_train_config_hash(&d) == vsml_train_config_hash(&e), "steps changed the hash");
+    e.sigma = 0.1f;
+    CHECK(vsml_train_config_hash(&d) != vsml_train_config_hash(&e), "sigma kept the hash");
+    free(text);
+}
+
+static void tiny_config(vsml_train_config *c)
+{
+    vsml_train_config_default(c);
+    char errs[4096] = "";
+    int n = vsml_train_config_parse(c, "layers = 4,2\ninput_dim = 4\npairs = 4\n"
+                                    "pairs_per_task = 2\nT = 6\neval_episodes = 2\n"
+                                    "eval_steps = 6\n", "tiny", errs, sizeof(errs));
+    n += vsml_train_config_validate(c, errs, sizeof(errs));
+    CHECK(n == 0, "tiny config: %s", errs);
+}
+
+static float *train_twice_run(vsml_engine *eng, const vsml_train_config *c, int steps)
+{
+    vsml_model_config cfg;
+    CHECK(vsml_train_model_config(c, &cfg) == 0, "model config");
+    size_t n = vsml_param_count(&cfg);
+    float *theta = malloc(4 * n), *out = malloc(12 * n);
+    vsml_params_init(&cfg, c->seed, theta);
+    vsml_trainer *tr = NULL;
+    CHECK(vsml_trainer_create(eng, c, theta, &tr) == 0, "trainer");
+    for (int s = 0; s < steps && tr; s++) {
+        vsml_step_info si;
+        CHECK(vsml_trainer_step(tr, (uint32_t)s, &si) == 0, "step %d", s);
+        CHECK(si.updated && isfinite(si.fitness_mean), "step %d: no update", s);
+    }
+    if (tr) {
+        vsml_eval_info ev;
+        CHECK(vsml_trainer_eval(tr, &ev) == 0 && ev.accuracy >= 0 && ev.accuracy <= 1, "eval");
+        memcpy(out, vsml_trainer_theta(tr), 4 * n);
+        memcpy(out + n, vsml_trainer_adam_m(tr), 4 * n);
+        memcpy(out + 2 * n, vsml_trainer_adam_v(tr), 4 * n);
+        CHECK(memcmp(out, theta, 4 * n) != 0, "training left theta unchanged");
+    }
+    vsml_trainer_destroy(&tr);
+    free(theta);
+    return out;
+}
+
+static void test_training(vsml_engine *eng)
+{
+    vsml_train_config c;
+    tiny_config(&c);
+    vsml_model_config cfg;
+    vsml_train_model_config(&c, &cfg);
+    size_t n = vsml_param_count(&cfg);
+    float *a = train_twice_run(eng, &c, 3), *b = train_twice_run(eng, &c, 3);
+    CHECK(memcmp(a, b, 12 * n) == 0, "two identical training runs differ");
+    free(a);
+    free(b);
+}
+
+static void test_tasks(void)
+{
+    vsml_task_source src;
+    CHECK(vsml_task_source_open(&src, "sumsign,random", NULL, false, 2) == 0, "source");
+    vsml_task_spec sp = {.input_dim = 5, .classes = 2, .T = 7, .streams = 6,
+                         .streams_per_task = 2, .permute_labels = true};
+    float x1[6 * 7 * 5], x2[6 * 7 * 5], x3[6 * 7 * 5];
+    int32_t s1[6 * 7 * 2], s2[6 * 7 * 2], s3[6 * 7 * 2];
+    CHECK(vsml_tasks_build(&src, &sp, 3, 10, x1, s1) == 0, "build");
+    CHECK(vsml_tasks_build(&src, &sp, 3, 10, x2, s2) == 0, "build");
+    CHECK(vsml_tasks_build(&src, &sp, 3, 11, x3, s3) == 0, "build");
+    CHECK(!memcmp(x1, x2, sizeof(x1)) && !memcmp(s1, s2, sizeof(s1)), "tasks not reproducible");
+    CHECK(memcmp(x1, x3, sizeof(x1)) != 0, "another step gave the same data");
+    for (int i = 0; i < 6 * 7; i++)
+        CHECK(s1[2 * i] == i && s1[2 * i + 1] >= 0 && s1[2 * i + 1] < 2, "stream %d", i);
+    vsml_task_source_free(&src);
+}
+
+int main(void)
+{
+    test_optimiser();
+    test_config();
+    test_tasks();
+    vsml_engine *eng = test_engine(0, 0);
+    test_gradient(eng);
+    test_training(eng);
+    CHECK(test_validation_errors(eng) == 0, "validation");
+    vsml_engine_destroy(&eng);
+    TEST_END();
+}
