@@ -14,6 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "vsml/safetensors.h"
 #include "vsml/shader_iface.h"
 
 #define VSML_MAX_LAYERS 8
@@ -48,6 +49,11 @@ size_t vsml_param_count(const vsml_model_config *cfg);
 /* Fresh parameters (truncated normal weights, zero biases), deterministic in
  * seed. out has vsml_param_count(cfg) floats. */
 void vsml_params_init(const vsml_model_config *cfg, uint64_t seed, float *out);
+
+/* Views of params as the named tensors of a parameter file (data borrowed);
+ * returns their number (6 per block), at most VSML_PARAM_TENSORS_MAX. */
+#define VSML_PARAM_TENSORS_MAX (VSML_MAX_LAYERS * 6)
+int vsml_params_tensors(const vsml_model_config *cfg, const float *params, vsml_tensor *out);
 
 /* Parameter files (safetensors): one tensor per named block of section 2
  * ("W_lstm", ... or "layer0.W_lstm", ... with per-layer blocks), metadata

@@ -288,41 +288,11 @@ typedef struct run_state {
     double best;      /* best meta-test accuracy so far, -1 = none */
 } run_state;
 
-/* The named parameter blocks of spec section 2, as vsml_params_save writes
- * them, so that `vsml-vk rollout --params` also reads a checkpoint. */
-static const struct ckpt_part {
-    const char *name;
-    int off, rows, cols;
-} ckpt_parts[] = {
-    {"W_lstm", VSML_OFF_W_LSTM, 2 * VSML_M + VSML_N, VSML_G},
-    {"b_lstm", VSML_OFF_B_LSTM, VSML_G, 0},
-    {"W_fwd", VSML_OFF_W_FWD, VSML_N, VSML_M},
-    {"b_fwd", VSML_OFF_B_FWD, VSML_M, 0},
-    {"W_bwd", VSML_OFF_W_BWD, VSML_N, VSML_M},
-    {"b_bwd", VSML_OFF_B_BWD, VSML_M, 0},
-};
-#define CKPT_PARTS ((int)VSML_ARRAY_SIZE(ckpt_parts))
-
+/* The named parameter blocks too, so that `vsml-vk rollout --params` also
+ * reads a checkpoint. */
 static int param_views(vsml_trainer *tr, vsml_tensor *ts)
 {
-    int nb = vsml_param_blocks(vsml_trainer_model(tr)), n = 0;
-    const float *theta = vsml_trainer_theta(tr);
-    for (int b = 0; b < nb; b++)
-        for (int i = 0; i < CKPT_PARTS; i++, n++) {
-            const struct ckpt_part *p = &ckpt_parts[i];
-            memset(&ts[n], 0, sizeof(ts[n]));
-            if (nb == 1)
-                snprintf(ts[n].name, sizeof(ts[n].name), "%s", p->name);
-            else
-                snprintf(ts[n].name, sizeof(ts[n].name), "layer%d.%s", b, p->name);
-            ts[n].dtype = VSML_F32;
-            ts[n].ndim = p->cols ? 2 : 1;
-            ts[n].shape[0] = p->rows;
-            ts[n].shape[1] = p->cols;
-            ts[n].data = (void *)(theta + (size_t)b * VSML_BLOCK_SIZE + p->off);
-            ts[n].nbytes = (size_t)p->rows * (size_t)(p->cols ? p->cols : 1) * 4;
-        }
-    return n;
+    return vsml_params_tensors(vsml_trainer_model(tr), vsml_trainer_theta(tr), ts);
 }
 
 static vsml_tensor flat_tensor(const char *name, float *data, size_t n)
@@ -337,7 +307,7 @@ static int save_ckpt(const run_state *s)
 {
     size_t n = vsml_trainer_param_count(s->tr);
     vsml_trainer *tr = s->tr;
-    vsml_tensor ts[3 + VSML_MAX_LAYERS * CKPT_PARTS];
+    vsml_tensor ts[3 + VSML_PARAM_TENSORS_MAX];
     ts[0] = flat_tensor("theta", vsml_trainer_theta(tr), n);
     ts[1] = flat_tensor("adam_m", vsml_trainer_adam_m(tr), n);
     ts[2] = flat_tensor("adam_v", vsml_trainer_adam_v(tr), n);
@@ -466,14 +436,17 @@ static void progress(const run_state *s, const vsml_step_info *si, double acc, d
 {
     long done = s->step, total = s->c->steps;
     double eta = avg_s * (double)(total - done);
+    char acc_s[16] = "  -  "; /* no meta-test yet */
+    if (!isnan(acc))
+        snprintf(acc_s, sizeof(acc_s), "%5.3f", acc);
     if (tty) {
-        printf("\rstep %ld/%ld  fitness %.4f  acc %5.3f  %.0f episodes/s  ETA %02d:%02d:%02d ",
-               done, total, si->fitness_mean, isnan(acc) ? 0.0 : acc, si->episodes_per_s, (int)(eta / 3600),
+        printf("\rstep %ld/%ld  fitness %.4f  acc %s  %.0f episodes/s  ETA %02d:%02d:%02d ",
+               done, total, si->fitness_mean, acc_s, si->episodes_per_s, (int)(eta / 3600),
                (int)fmod(eta / 60, 60), (int)fmod(eta, 60));
         fflush(stdout);
     } else if (done % s->c->log_every == 0 || done == total) {
-        printf("step %ld/%ld fitness %.4f (std %.4f) acc %.3f %.2f s/step %.0f episodes/s "
-               "ETA %.0f s\n", done, total, si->fitness_mean, si->fitness_std, acc,
+        printf("step %ld/%ld fitness %.4f (std %.4f) acc %s %.2f s/step %.0f episodes/s "
+               "ETA %.0f s\n", done, total, si->fitness_mean, si->fitness_std, acc_s,
                si->step_s, si->episodes_per_s, eta);
         fflush(stdout);
     }

@@ -114,12 +114,9 @@ static void part_name(char *dst, size_t n, int nb, int blk, const struct part *p
         snprintf(dst, n, "layer%d.%s", blk, p->name);
 }
 
-int vsml_params_save(const char *path, const vsml_model_config *cfg, const float *params,
-                     int n_extra_meta, const char *const *extra_meta_kv)
+int vsml_params_tensors(const vsml_model_config *cfg, const float *params, vsml_tensor *ts)
 {
-    int nb = vsml_param_blocks(cfg);
-    vsml_tensor ts[VSML_MAX_LAYERS * N_PARTS];
-    int n = 0;
+    int nb = vsml_param_blocks(cfg), n = 0;
     for (int blk = 0; blk < nb; blk++) {
         for (int i = 0; i < N_PARTS; i++) {
             vsml_tensor *t = &ts[n++];
@@ -134,6 +131,15 @@ int vsml_params_save(const char *path, const vsml_model_config *cfg, const float
                         sizeof(float);
         }
     }
+    return n;
+}
+
+int vsml_params_save(const char *path, const vsml_model_config *cfg, const float *params,
+                     int n_extra_meta, const char *const *extra_meta_kv)
+{
+    int nb = vsml_param_blocks(cfg);
+    vsml_tensor ts[VSML_PARAM_TENSORS_MAX];
+    int n = vsml_params_tensors(cfg, params, ts);
     char sn[16], sm[16], sb[16];
     snprintf(sn, sizeof(sn), "%d", VSML_N);
     snprintf(sm, sizeof(sm), "%d", VSML_M);
