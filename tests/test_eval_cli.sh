@@ -1,0 +1,89 @@
+#!/bin/sh
+# vsml-vk eval through the command line: bad input gives one clear
+# "vsml-vk: error:" line and a non-zero exit; a tiny run writes every output.
+# usage: test_eval_cli.sh VSML_VK TEST_EVAL_MKPARAMS SOURCE_ROOT
+exe="$1"
+mkparams="$2"
+src="$3"
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+fails=0
+pass=0
+
+fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
+
+expect_error() {
+    name="$1"; shift
+    "$@" >"$tmp/out" 2>"$tmp/err"
+    rc=$?
+    n=$(grep -c '^vsml-vk: error:' "$tmp/err")
+    if [ "$rc" -eq 0 ] || [ "$rc" -ge 128 ] || [ "$n" -ne 1 ] ||
+       grep -qE 'Sanitizer|runtime error|Segmentation' "$tmp/err"; then
+        fail "$name (exit $rc, $n error lines)"; cat "$tmp/err"
+    else
+        echo "ok: $name: $(cat "$tmp/err")"
+        pass=$((pass + 1))
+    fi
+}
+
+tiny="--input-dim 4 --steps 100 --seeds 4 --window 20"
+"$mkparams" "$tmp/p2.safetensors" 4,3,2 per-layer || fail "mkparams per-layer"
+"$mkparams" "$tmp/p1.safetensors" 4,2 || fail "mkparams"
+mkdir "$tmp/full" && echo x > "$tmp/full/keep"
+
+expect_error "unknown dataset" "$exe" eval --dataset nosuchset --init-seed 1 $tiny --out "$tmp/o1"
+expect_error "unknown dataset in a list" "$exe" eval --dataset sumsign,nosuchset --init-seed 1 $tiny --out "$tmp/o1"
+expect_error "missing params file" "$exe" eval --params "$tmp/none.safetensors" $tiny --out "$tmp/o1"
+expect_error "params for other layers (2 blocks)" "$exe" eval --params "$tmp/p2.safetensors" $tiny --out "$tmp/o1"
+expect_error "layers do not fit the dataset" "$exe" eval --params "$tmp/p1.safetensors" --layers 5,2 $tiny --out "$tmp/o1"
+expect_error "missing IDX dataset" "$exe" eval --dataset mnist --data-dir "$tmp/nodata" --init-seed 1 $tiny --out "$tmp/o1"
+expect_error "params and init-seed" "$exe" eval --params "$tmp/p1.safetensors" --init-seed 1 $tiny --out "$tmp/o1"
+expect_error "bad baselines" "$exe" eval --init-seed 1 --baselines rmsprop $tiny --out "$tmp/o1"
+expect_error "non-empty out dir" "$exe" eval --init-seed 1 $tiny --out "$tmp/full"
+expect_error "out parent missing" "$exe" eval --init-seed 1 $tiny --out "$tmp/no/such/dir"
+expect_error "dataset twice" "$exe" eval --dataset sumsign --dataset sumsign --init-seed 1 $tiny
+expect_error "steps 0" "$exe" eval --init-seed 1 $tiny --steps 0
+[ -d "$tmp/o1" ] && fail "a failed eval left $tmp/o1 behind"
+
+# No parameters at all: only testable while the source tree has no
+# assets/learner.safetensors (eval falls back to it).
+if [ ! -e "$src/assets/learner.safetensors" ]; then
+    expect_error "no parameters" sh -c 'cd "$1" && shift && exec "$@"' sh "$tmp" \
+        "$exe" eval $tiny --out "$tmp/o2"
+fi
+
+# A tiny successful eval on two datasets, fresh parameters.
+if "$exe" eval --dataset sumsign --dataset random --init-seed 3 $tiny --out "$tmp/ok" \
+        >"$tmp/ok.out" 2>"$tmp/ok.err"; then
+    for f in results.json results.csv curves_sumsign.png curves_random.png \
+             online_accuracy.png first100_accuracy.png; do
+        [ -s "$tmp/ok/$f" ] || fail "eval did not write $f"
+    done
+    for f in curves_sumsign.png online_accuracy.png; do
+        head -c 8 "$tmp/ok/$f" | od -An -c | grep -q 'P   N   G' || fail "$f is not a PNG"
+    done
+    for m in vsml sgd_linear sgd_hidden160 adam_linear adam_hidden160; do
+        grep -q "\"$m\"" "$tmp/ok/results.json" || fail "results.json lacks $m"
+        grep -q "^random,$m,online_accuracy,0,100," "$tmp/ok/results.csv" ||
+            fail "results.csv lacks random,$m,online_accuracy"
+    done
+    # 5 windows of 20 steps per method and dataset
+    n=$(grep -c "^sumsign,vsml,window_accuracy," "$tmp/ok/results.csv")
+    [ "$n" -eq 5 ] || fail "expected 5 window rows, got $n"
+    if command -v python3 >/dev/null; then
+        python3 -c "import json,sys; d=json.load(open(sys.argv[1])); assert len(d['datasets'])==2" \
+            "$tmp/ok/results.json" || fail "results.json does not parse"
+    fi
+    grep -q 'online acc' "$tmp/ok.out" || fail "no table on stdout"
+    pass=$((pass + 1))
+    echo "ok: tiny eval"
+    cat "$tmp/ok.out"
+    # Same outputs again: refused without --force, accepted with it.
+    expect_error "existing results" "$exe" eval --init-seed 3 $tiny --out "$tmp/ok"
+    "$exe" eval --params "$tmp/p1.safetensors" --baselines none $tiny --out "$tmp/ok" --force \
+        >/dev/null 2>"$tmp/err" || { fail "--force"; cat "$tmp/err"; }
+else
+    fail "tiny eval"; cat "$tmp/ok.err"
+fi
+echo "$pass passed, $fails failed"
+[ "$fails" -eq 0 ]
