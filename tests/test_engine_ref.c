@@ -33,6 +33,8 @@ static double compare(const float *d, const float *r, size_t n, double *max_abs)
     return worst;
 }
 
+static int n_big_population, n_784, n_deep;
+
 static void run_case(vsml_engine *eng, int idx, vsml_rng *r)
 {
     vsml_model_config cfg;
@@ -59,11 +61,18 @@ static void run_case(vsml_engine *eng, int idx, vsml_rng *r)
     cfg.clip_state = vsml_rng_below(r, 3) == 0 ? 4.0f : 0.0f;
     cfg.micro_ticks = 1 + (int)vsml_rng_below(r, 3);
     size_t subl = vsml_model_sub_lstms(&cfg);
-    /* large networks with few episodes: the double-precision reference is
-     * the slow side of this test */
-    int P = subl > 2000 ? 2 : (idx % 5 == 0 ? 64 : 8);
-    int E = subl > 2000 ? 1 : 2;
+    if (subl > 2000 && cfg.micro_ticks > 2)
+        cfg.micro_ticks = 2;
+    /* episodes in proportion to what a case costs (lavapipe and the double
+     * reference run about 2e5 sub-LSTM updates/s here): P = 64 and E = 2
+     * for the small networks, down to a single episode pair for 784x10 */
+    double work = 50.0 * (double)subl * cfg.micro_ticks * (cfg.backward_pass ? 2 : 1);
+    int P = work * 128 <= 2e6 ? 64 : work * 16 <= 2e6 ? 8 : 2;
+    int E = work * 4 <= 2e6 ? 2 : 1;
     int T = 50;
+    n_big_population += P == 64 && E == 2;
+    n_784 += sizes[0] == 784;
+    n_deep += K == 3;
     vsml_episodes ep;
     test_episodes(&cfg, P, E, T, 1000 + idx, &ep);
     float *params = test_params(&cfg, P, 77 + idx, 0.05f);
@@ -108,6 +117,10 @@ int main(int argc, char **argv)
     for (int i = 0; i < n_cases; i++)
         run_case(eng, i, &r);
     CHECK(test_validation_errors(eng) == 0, "validation errors");
+    if (n_cases >= 20)
+        CHECK(n_big_population > 0 && n_784 > 0 && n_deep > 0,
+              "the cases must cover P = 64 with E = 2 (%d), 784 inputs (%d), K = 3 (%d)",
+              n_big_population, n_784, n_deep);
     vsml_engine_destroy(&eng);
     TEST_END();
 }
