@@ -19,6 +19,18 @@ typedef struct cli_model_opts {
     const char *loss;   /* mean | last */
 } cli_model_opts;
 
+/* The option-table rows (cli/args.h) of the model options, shared by the
+ * subcommands so that every command spells them the same way. */
+#define CLI_MODEL_OPT_ROWS(m)                                                                   \
+    {"layers", OPT_STR, &(m).layers, "layer sizes, e.g. 784,10 (default: dataset dim, classes)", \
+     1, 0},                                                                                     \
+    {"micro-ticks", OPT_INT, &(m).micro_ticks, "sub-LSTM ticks per step (2)", 1, 64},            \
+    {"feed-label", OPT_FLAG, &(m).feed_label, "feed the label with the error", 1, 0},           \
+    {"backward-pass", OPT_FLAG, &(m).backward_pass, "reverse sweep with the error at once", 1,  \
+     0},                                                                                        \
+    {"per-layer", OPT_FLAG, &(m).per_layer, "one parameter block per layer", 1, 0},             \
+    {"clip", OPT_FLOAT, &(m).clip, "clip cell states to [-clip, clip] (0 = off)", 0, 1e6}
+
 /* Fills cfg from the options and the dataset's shape. */
 int cli_model_config(const cli_model_opts *o, const vsml_dataset *ds, vsml_model_config *cfg);
 
