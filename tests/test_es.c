@@ -222,7 +222,7 @@ static void test_training(vsml_engine *eng)
 static void test_tasks(void)
 {
     vsml_task_source src;
-    CHECK(vsml_task_source_open(&src, "sumsign,random", NULL, false, 2) == 0, "source");
+    CHECK(vsml_task_source_open(&src, "sumsign,random", NULL, false, 2, 0) == 0, "source");
     vsml_task_spec sp = {.input_dim = 5, .classes = 2, .T = 7, .streams = 6,
                          .streams_per_task = 2, .permute_labels = true};
     float x1[6 * 7 * 5], x2[6 * 7 * 5], x3[6 * 7 * 5];

@@ -1,4 +1,5 @@
-/* Datasets: IDX files (MNIST family), synthetic sets, normalisation.
+/* Datasets: IDX files (MNIST family), CIFAR-10 batches, synthetic sets,
+ * normalisation, resizing.
  *
  * A dataset is a table of n examples of dim floats and n integer labels in
  * [0, n_classes). Loaders report one clear error naming the file and return
@@ -8,6 +9,7 @@
 #ifndef VSML_DATA_H
 #define VSML_DATA_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -45,6 +47,31 @@ int vsml_read_file_maybe_gz(const char *path, size_t max_bytes, uint8_t **buf,
  * unless the caller overrides it afterwards. */
 int vsml_idx_load(const char *images_path, const char *labels_path,
                   vsml_dataset *out);
+
+/* CIFAR-10 binary batches: records of 1 label byte (0..9) and 3072 pixel
+ * bytes (1024 R, 1024 G, 1024 B, each row-major 32x32). */
+#define VSML_CIFAR_RECORD 3073
+#define VSML_CIFAR_DIM 3072
+
+/* Parse a batch already in memory. *x is malloc'ed [n][3072] in the file's
+ * CHW order, scaled to [0, 1]; *y is malloc'ed [n]. Rejects an empty buffer,
+ * a length that is not a multiple of 3073 and labels above 9, with one error
+ * naming `what`. */
+int vsml_cifar_parse(const uint8_t *buf, size_t len, const char *what, float **x,
+                     int32_t **y, int *n);
+
+/* Load DIR/test_batch.bin (test_split) or DIR/data_batch_1..5.bin
+ * concatenated; the files may also be under DIR/cifar-10-batches-bin/.
+ * height 32, width 32, channels 3, n_classes 10, name "cifar10"; not
+ * normalised. */
+int vsml_cifar_load(const char *dir, bool test_split, vsml_dataset *out);
+
+/* Bilinear resize of every example to height x width (align_corners=False,
+ * no antialias, as torch's F.interpolate(mode='bilinear')), per channel, in
+ * place: reallocates d->x and updates height, width and dim. Examples are
+ * CHW (channels-major) when channels > 1, plain HxW when 1. Rejects sizes
+ * outside [1, 1024] and datasets whose dim != height*width*channels. */
+int vsml_dataset_resize(vsml_dataset *d, int height, int width);
 
 /* x = (x - mean) / std for every value. */
 void vsml_dataset_normalize(vsml_dataset *d, float mean, float std);

@@ -9,7 +9,7 @@
 #include "vsml/data.h"
 
 typedef struct vsml_dataset_req {
-    const char *name;     /* mnist, fashion_mnist, emnist, kmnist, sumsign, random, idx */
+    const char *name;     /* mnist, fashion_mnist, emnist, kmnist, cifar10, sumsign, random, idx */
     const char *data_dir; /* NULL = VSML_DATA_DIR env, ./data, /usr/share/datasets */
     bool test_split;      /* t10k files instead of train */
     const char *images;   /* for name "idx": explicit files */

@@ -44,6 +44,7 @@ typedef struct vsml_train_config {
     char dataset[VSML_CFG_STR]; /* comma-separated names */
     char data_dir[VSML_CFG_STR]; /* empty = standard places */
     int input_dim, classes;
+    int resize; /* resize IDX/CIFAR images to resize x resize first; 0 = off */
     bool project, permute_labels;
     /* meta-test */
     char eval_dataset[VSML_CFG_STR];
@@ -104,8 +105,9 @@ typedef struct vsml_task_source {
     int32_t *class_start[VSML_MAX_SETS]; /* [n_classes + 1] offsets into by_class */
 } vsml_task_source;
 
+/* resize > 0: images of loaded datasets are resized (bilinear) to resize x resize. */
 int vsml_task_source_open(vsml_task_source *src, const char *names, const char *data_dir,
-                          bool test_split, int classes);
+                          bool test_split, int classes, int resize);
 void vsml_task_source_free(vsml_task_source *src);
 
 typedef struct vsml_task_spec {

@@ -22,7 +22,7 @@ static const known idx_sets[] = {
 
 const char *vsml_dataset_names(void)
 {
-    return "mnist, fashion_mnist, emnist, kmnist, sumsign, random, idx";
+    return "mnist, fashion_mnist, emnist, kmnist, cifar10, sumsign, random, idx";
 }
 
 static bool exists(const char *p)
@@ -81,6 +81,51 @@ static int open_idx_named(const vsml_dataset_req *req, const known *k, vsml_data
     return -1;
 }
 
+/* CIFAR-10 (spec section 7): binary batches under ROOT/cifar10/,
+ * ROOT/cifar-10-batches-bin/ (also ROOT/cifar10/cifar-10-batches-bin/) or ROOT
+ * itself, for the same roots as the IDX sets. */
+#define CIFAR_MEAN 0.4734f
+#define CIFAR_STD 0.2516f
+
+static int open_cifar(const vsml_dataset_req *req, vsml_dataset *out)
+{
+    const char *roots[4];
+    int nr = 0;
+    if (req->data_dir)
+        roots[nr++] = req->data_dir;
+    else {
+        if (getenv("VSML_DATA_DIR"))
+            roots[nr++] = getenv("VSML_DATA_DIR");
+        roots[nr++] = "data";
+        roots[nr++] = "/usr/share/datasets";
+    }
+    const char *first = req->test_split ? "test_batch.bin" : "data_batch_1.bin";
+    static const char *const subs[] = {"cifar10", "cifar10/cifar-10-batches-bin",
+                                       "cifar-10-batches-bin", ""};
+    char dir[4096], probe[4200];
+    for (int i = 0; i < nr; i++)
+        for (size_t s = 0; s < sizeof(subs) / sizeof(subs[0]); s++) {
+            snprintf(dir, sizeof(dir), "%s%s%s", roots[i], *subs[s] ? "/" : "", subs[s]);
+            snprintf(probe, sizeof(probe), "%s/%s", dir, first);
+            if (!exists(probe))
+                continue;
+            if (vsml_cifar_load(dir, req->test_split, out) != 0)
+                return -1;
+            vsml_dataset_normalize(out, CIFAR_MEAN, CIFAR_STD);
+            return 0;
+        }
+    char where[1024];
+    size_t w = 0;
+    where[0] = '\0';
+    for (int i = 0; i < nr && w < sizeof(where); i++)
+        w += (size_t)snprintf(where + w, sizeof(where) - w, "%s%s", i ? ", " : "", roots[i]);
+    vsml_err("dataset cifar10 (%s split) not found: no %s under %s (looked in cifar10/, "
+             "cifar-10-batches-bin/ and the root itself); put the CIFAR-10 binary batches "
+             "(data_batch_1..5.bin, test_batch.bin) in %s/cifar10/ or pass --data-dir",
+             req->test_split ? "test" : "train", first, where, roots[0]);
+    return -1;
+}
+
 int vsml_dataset_open(const vsml_dataset_req *req, vsml_dataset *out)
 {
     memset(out, 0, sizeof(*out));
@@ -97,6 +142,8 @@ int vsml_dataset_open(const vsml_dataset_req *req, vsml_dataset *out)
         }
         return vsml_idx_load(req->images, req->labels, out);
     }
+    if (!strcmp(name, "cifar10"))
+        return open_cifar(req, out);
     for (size_t i = 0; i < sizeof(idx_sets) / sizeof(idx_sets[0]); i++)
         if (!strcmp(name, idx_sets[i].name))
             return open_idx_named(req, &idx_sets[i], out);

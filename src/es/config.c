@@ -48,6 +48,7 @@ static const key keys[] = {
     {"data_dir", K_STR, F(data_dir), 0, 0, NULL, true},
     {"input_dim", K_INT, F(input_dim), 1, 1 << 20, NULL, true},
     {"classes", K_INT, F(classes), 2, 1024, NULL, true},
+    {"resize", K_INT, F(resize), 0, 1024, NULL, true},
     {"project", K_BOOL, F(project), 0, 0, NULL, true},
     {"permute_labels", K_BOOL, F(permute_labels), 0, 0, NULL, true},
     {"eval_dataset", K_STR, F(eval_dataset), 0, 0, NULL, true},

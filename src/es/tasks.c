@@ -67,7 +67,7 @@ static int index_classes(vsml_task_source *src, int s)
 }
 
 static int open_one(vsml_task_source *src, const char *name, const char *data_dir,
-                    bool test_split, int classes)
+                    bool test_split, int classes, int resize)
 {
     int s = src->n_sets;
     snprintf(src->names[s], sizeof(src->names[s]), "%s", name);
@@ -78,6 +78,8 @@ static int open_one(vsml_task_source *src, const char *name, const char *data_di
                             .test_split = test_split};
     if (vsml_dataset_open(&req, &src->sets[s]) != 0)
         return -1;
+    if (resize > 0 && vsml_dataset_resize(&src->sets[s], resize, resize) != 0)
+        return -1;
     if (src->sets[s].n_classes < classes) {
         vsml_err("dataset %s has %d classes, fewer than classes = %d", name,
                  src->sets[s].n_classes, classes);
@@ -87,7 +89,7 @@ static int open_one(vsml_task_source *src, const char *name, const char *data_di
 }
 
 int vsml_task_source_open(vsml_task_source *src, const char *names, const char *data_dir,
-                          bool test_split, int classes)
+                          bool test_split, int classes, int resize)
 {
     memset(src, 0, sizeof(*src));
     char buf[VSML_CFG_STR];
@@ -97,7 +99,7 @@ int vsml_task_source_open(vsml_task_source *src, const char *names, const char *
             vsml_err("more than %d datasets in '%s'", VSML_MAX_SETS, names);
             return -1;
         }
-        if (open_one(src, t, data_dir, test_split, classes) != 0) {
+        if (open_one(src, t, data_dir, test_split, classes, resize) != 0) {
             vsml_task_source_free(src);
             return -1;
         }

@@ -88,7 +88,8 @@ static int setup_eval(vsml_trainer *tr, vsml_engine *eng)
     vsml_pop_shape shape = {.P = 1, .E = c->eval_episodes, .T = c->eval_steps,
                             .n_examples = c->eval_episodes * c->eval_steps,
                             .n_streams = c->eval_episodes, .outputs = 0};
-    if (vsml_task_source_open(&tr->eval_src, c->eval_dataset, c->data_dir, true, c->classes) ||
+    if (vsml_task_source_open(&tr->eval_src, c->eval_dataset, c->data_dir, true, c->classes,
+                              c->resize) ||
         vsml_tasks_build(&tr->eval_src, &sp, c->eval_seed, 0xffffffffu, tr->ex, tr->estream) ||
         vsml_pop_create(eng, &tr->cfg, &shape, &tr->eval_pop) ||
         vsml_pop_set_data(tr->eval_pop, tr->ex) ||
@@ -119,7 +120,8 @@ int vsml_trainer_create(vsml_engine *eng, const vsml_train_config *c, const floa
     pair_episodes(tr);
     vsml_pop_shape shape = {.P = 2 * c->pairs, .E = 1, .T = c->T,
                             .n_examples = c->pairs * c->T, .n_streams = c->pairs};
-    if (vsml_task_source_open(&tr->train_src, c->dataset, c->data_dir, false, c->classes) ||
+    if (vsml_task_source_open(&tr->train_src, c->dataset, c->data_dir, false, c->classes,
+                              c->resize) ||
         vsml_pop_create(eng, &tr->cfg, &shape, &tr->pop) ||
         vsml_pop_set_episodes(tr->pop, tr->stream, tr->ep_stream, tr->ep_init))
         goto fail;
