@@ -50,18 +50,26 @@ static bool find_pair(const char *root, const known *k, bool test, char *img, ch
     return false;
 }
 
+/* Where datasets are looked for: --data-dir alone, else $VSML_DATA_DIR,
+ * ./data and /usr/share/datasets. Returns the number of roots. */
+static int data_roots(const vsml_dataset_req *req, const char *roots[4])
+{
+    int nr = 0;
+    if (req->data_dir) {
+        roots[nr++] = req->data_dir;
+        return nr;
+    }
+    if (getenv("VSML_DATA_DIR"))
+        roots[nr++] = getenv("VSML_DATA_DIR");
+    roots[nr++] = "data";
+    roots[nr++] = "/usr/share/datasets";
+    return nr;
+}
+
 static int open_idx_named(const vsml_dataset_req *req, const known *k, vsml_dataset *out)
 {
     const char *roots[4];
-    int nr = 0;
-    if (req->data_dir)
-        roots[nr++] = req->data_dir;
-    else {
-        if (getenv("VSML_DATA_DIR"))
-            roots[nr++] = getenv("VSML_DATA_DIR");
-        roots[nr++] = "data";
-        roots[nr++] = "/usr/share/datasets";
-    }
+    int nr = data_roots(req, roots);
     char img[4096], lab[4096];
     for (int i = 0; i < nr; i++) {
         if (find_pair(roots[i], k, req->test_split, img, lab, sizeof(img))) {
@@ -90,15 +98,7 @@ static int open_idx_named(const vsml_dataset_req *req, const known *k, vsml_data
 static int open_cifar(const vsml_dataset_req *req, vsml_dataset *out)
 {
     const char *roots[4];
-    int nr = 0;
-    if (req->data_dir)
-        roots[nr++] = req->data_dir;
-    else {
-        if (getenv("VSML_DATA_DIR"))
-            roots[nr++] = getenv("VSML_DATA_DIR");
-        roots[nr++] = "data";
-        roots[nr++] = "/usr/share/datasets";
-    }
+    int nr = data_roots(req, roots);
     const char *first = req->test_split ? "test_batch.bin" : "data_batch_1.bin";
     static const char *const subs[] = {"cifar10", "cifar10/cifar-10-batches-bin",
                                        "cifar-10-batches-bin", ""};
