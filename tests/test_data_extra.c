@@ -10,36 +10,10 @@
 #include <unistd.h>
 
 #include "test.h"
+#include "test_errors.h"
 #include "vsml/data.h"
 #include "vsml/log.h"
 
-static int n_errors;
-static char last_error[2048];
-
-static void capture(void *user, enum vsml_log_level level, const char *msg)
-{
-    if (level == VSML_LOG_ERROR) {
-        n_errors++;
-        snprintf(last_error, sizeof(last_error), "%s", msg);
-    }
-}
-
-static void begin_fail_check(void)
-{
-    n_errors = 0;
-    last_error[0] = '\0';
-}
-
-/* A call expected to fail: non-zero, exactly one error, naming `needle`. */
-static void end_fail_check(int rc, const char *needle, const char *label)
-{
-    CHECK(rc != 0, "%s: accepted", label);
-    CHECK(n_errors == 1, "%s: %d errors logged", label, n_errors);
-    CHECK(strstr(last_error, needle) != NULL, "%s: error '%s' does not name %s", label,
-          last_error, needle);
-    if (rc != 0)
-        fprintf(stderr, "  rejected %-24s %s\n", label, last_error);
-}
 
 /* Record r: label lab, pixel j of channel c = (r * 7 + c * 50 + j) % 256. */
 static uint8_t pixel(int r, int c, int j)

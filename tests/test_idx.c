@@ -9,38 +9,12 @@
 #include <zlib.h>
 
 #include "test.h"
+#include "test_errors.h"
 #include "vsml/data.h"
 #include "vsml/log.h"
 #include "vsml/util.h"
 
 static char tmpdir[64];
-static int n_errors;
-static char last_error[2048];
-
-static void capture(void *user, enum vsml_log_level level, const char *msg)
-{
-    if (level == VSML_LOG_ERROR) {
-        n_errors++;
-        snprintf(last_error, sizeof(last_error), "%s", msg);
-    }
-}
-
-static void begin_fail_check(void)
-{
-    n_errors = 0;
-    last_error[0] = '\0';
-}
-
-/* A call expected to fail: non-zero, one error, naming `needle`. */
-static void end_fail_check(int rc, const char *needle, const char *label)
-{
-    CHECK(rc != 0, "%s: accepted", label);
-    CHECK(n_errors == 1, "%s: %d errors logged", label, n_errors);
-    CHECK(strstr(last_error, needle) != NULL, "%s: error '%s' does not name %s", label,
-          last_error, needle);
-    if (rc != 0)
-        fprintf(stderr, "  rejected %-28s %s\n", label, last_error);
-}
 
 static const char *tmp_path(const char *name)
 {

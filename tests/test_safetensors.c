@@ -9,21 +9,12 @@
 #include <unistd.h>
 
 #include "test.h"
+#include "test_errors.h"
 #include "vsml/log.h"
 #include "vsml/safetensors.h"
 #include "vsml/util.h"
 
 static char tmpdir[64];
-static int n_errors;
-static char last_error[2048];
-
-static void capture(void *user, enum vsml_log_level level, const char *msg)
-{
-    if (level == VSML_LOG_ERROR) {
-        n_errors++;
-        snprintf(last_error, sizeof(last_error), "%s", msg);
-    }
-}
 
 static void tmp_path(char *out, size_t cap, const char *name)
 {
