@@ -94,7 +94,16 @@ fi
 "$exe" train --config "$tmp/tiny.cfg" --run "$tmp/K" --steps 100000 > "$tmp/K.log" 2>&1 &
 pid=$!
 i=0
-while [ ! -e "$tmp/K/ckpt-2.safetensors" ] && [ $i -lt 600 ]; do sleep 0.2; i=$((i + 1)); done
+# wait for a few checkpoints (older ones are pruned, so look for any), and
+# let the log grow past the 1 MiB a config file may have: resuming must
+# still read it
+while ! ls "$tmp/K" 2>/dev/null | grep -q '^ckpt-[0-9]*\.safetensors$' && [ $i -lt 600 ]; do
+    sleep 0.2; i=$((i + 1))
+done
+i=0
+while [ "$(wc -c < "$tmp/K/metrics.jsonl" 2>/dev/null || echo 0)" -lt 1200000 ] && [ $i -lt 600 ]; do
+    sleep 0.2; i=$((i + 1))
+done
 kill -9 "$pid" 2>/dev/null
 wait "$pid" 2>/dev/null
 pid=""

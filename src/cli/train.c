@@ -105,11 +105,16 @@ static void install_signals(void)
 
 /* ---- configuration ---- */
 
-static int read_text(const char *path, char **text)
+/* Config files are small; metrics.jsonl of a long run is not (~250 bytes a
+ * step), so each caller gives its own bound. */
+#define CONFIG_MAX_BYTES ((size_t)1 << 20)
+#define METRICS_MAX_BYTES ((size_t)4 << 30)
+
+static int read_text(const char *path, size_t max_bytes, char **text)
 {
     uint8_t *buf;
     size_t len;
-    if (vsml_read_file(path, 1 << 20, &buf, &len) != 0)
+    if (vsml_read_file(path, max_bytes, &buf, &len) != 0)
         return -1;
     char *s = realloc(buf, len + 1);
     if (!s) {
@@ -125,7 +130,7 @@ static int read_text(const char *path, char **text)
 static int parse_file(vsml_train_config *c, const char *path, char *errs)
 {
     char *text;
-    if (read_text(path, &text) != 0)
+    if (read_text(path, CONFIG_MAX_BYTES, &text) != 0)
         return -1;
     vsml_train_config_parse(c, text, path, errs, ERRS_SIZE);
     free(text);
@@ -398,7 +403,7 @@ static int truncate_metrics(const char *dir, long step)
     snprintf(p, sizeof(p), "%s/metrics.jsonl", dir);
     if (!path_exists(p))
         return 0;
-    if (read_text(p, &text) != 0)
+    if (read_text(p, METRICS_MAX_BYTES, &text) != 0)
         return -1;
     size_t len = 0;
     for (char *line = text, *next; line && *line; line = next) {
