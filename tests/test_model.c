@@ -66,6 +66,20 @@ int main(void)
     bad.n_layers = 0;
     CHECK(vsml_model_config_check(&bad) != 0, "0 layers accepted");
 
+    /* The shared option mapping: names are checked, flags land in cfg. */
+    vsml_model_config made;
+    vsml_model_opts mo = {.micro_ticks = 3, .feed_label = true, .init = "zeros", .loss = "last"};
+    CHECK(vsml_model_config_make(&made, 2, sizes, &mo) == 0 && made.micro_ticks == 3 &&
+              made.feed_label && made.init_mode == VSML_INIT_ZEROS &&
+              made.loss_type == VSML_LOSS_LAST, "config_make");
+    mo.init = "bogus";
+    n_errors = 0;
+    CHECK(vsml_model_config_make(&made, 2, sizes, &mo) != 0 && n_errors == 1, "bad init name");
+    mo.init = NULL;
+    mo.loss = "median";
+    n_errors = 0;
+    CHECK(vsml_model_config_make(&made, 2, sizes, &mo) != 0 && n_errors == 1, "bad loss name");
+
     /* Init: deterministic, biases zero, weights within 2 std. */
     float *a = malloc(2 * 2384 * 4), *b = malloc(2 * 2384 * 4);
     vsml_params_init(&pl, 5, a);

@@ -38,6 +38,18 @@ typedef struct vsml_model_config {
 /* Defaults of spec sections 2-5 for the given layer sizes (n_layers+1 values). */
 void vsml_model_config_default(vsml_model_config *cfg, int n_layers, const int *sizes);
 
+/* The options every front end (CLI flags, training config files) sets, by
+ * name: init "random" | "zeros", loss "mean" | "last" (NULL = default).
+ * Fills cfg from the defaults and checks it; one clear error on failure. */
+typedef struct vsml_model_opts {
+    int micro_ticks;
+    bool feed_label, backward_pass, per_layer_params;
+    float clip_state;
+    const char *init, *loss;
+} vsml_model_opts;
+int vsml_model_config_make(vsml_model_config *cfg, int n_layers, const int *sizes,
+                           const vsml_model_opts *o);
+
 /* Checks every field; logs one error listing what is wrong. */
 int vsml_model_config_check(const vsml_model_config *cfg);
 

@@ -19,23 +19,10 @@ int cli_model_config(const cli_model_opts *o, const vsml_dataset *ds, vsml_model
         sizes[1] = ds->n_classes;
         n = 2;
     }
-    vsml_model_config_default(cfg, n - 1, sizes);
-    cfg->micro_ticks = o->micro_ticks;
-    cfg->feed_label = o->feed_label;
-    cfg->backward_pass = o->backward_pass;
-    cfg->per_layer_params = o->per_layer;
-    cfg->clip_state = o->clip;
-    if (o->init && strcmp(o->init, "random") && strcmp(o->init, "zeros")) {
-        vsml_err("--init must be random or zeros, not '%s'", o->init);
-        return -1;
-    }
-    cfg->init_mode = o->init && !strcmp(o->init, "zeros") ? VSML_INIT_ZEROS : VSML_INIT_RANDOM;
-    if (o->loss && strcmp(o->loss, "mean") && strcmp(o->loss, "last")) {
-        vsml_err("--loss must be mean or last, not '%s'", o->loss);
-        return -1;
-    }
-    cfg->loss_type = o->loss && !strcmp(o->loss, "last") ? VSML_LOSS_LAST : VSML_LOSS_MEAN;
-    if (vsml_model_config_check(cfg) != 0)
+    vsml_model_opts mo = {.micro_ticks = o->micro_ticks, .feed_label = o->feed_label,
+                          .backward_pass = o->backward_pass, .per_layer_params = o->per_layer,
+                          .clip_state = o->clip, .init = o->init, .loss = o->loss};
+    if (vsml_model_config_make(cfg, n - 1, sizes, &mo) != 0)
         return -1;
     if (ds && cfg->sizes[0] != ds->dim) {
         vsml_err("the network has %d inputs but dataset %s has %d values per example",

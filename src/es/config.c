@@ -380,13 +380,9 @@ int vsml_train_model_config(const vsml_train_config *c, vsml_model_config *cfg)
         vsml_err("layers = '%s' is not a list of sizes like 8,2", c->layers);
         return -1;
     }
-    vsml_model_config_default(cfg, k - 1, sizes);
-    cfg->micro_ticks = c->micro_ticks;
-    cfg->feed_label = c->feed_label;
-    cfg->backward_pass = c->backward_pass;
-    cfg->per_layer_params = c->per_layer_params;
-    cfg->clip_state = c->clip_state;
-    cfg->init_mode = !strcmp(c->init, "zeros") ? VSML_INIT_ZEROS : VSML_INIT_RANDOM;
-    cfg->loss_type = !strcmp(c->loss, "last") ? VSML_LOSS_LAST : VSML_LOSS_MEAN;
-    return vsml_model_config_check(cfg);
+    vsml_model_opts mo = {.micro_ticks = c->micro_ticks, .feed_label = c->feed_label,
+                          .backward_pass = c->backward_pass,
+                          .per_layer_params = c->per_layer_params, .clip_state = c->clip_state,
+                          .init = c->init, .loss = c->loss};
+    return vsml_model_config_make(cfg, k - 1, sizes, &mo);
 }

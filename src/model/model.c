@@ -24,6 +24,28 @@ void vsml_model_config_default(vsml_model_config *cfg, int n_layers, const int *
     cfg->init_mode = VSML_INIT_RANDOM;
 }
 
+int vsml_model_config_make(vsml_model_config *cfg, int n_layers, const int *sizes,
+                           const vsml_model_opts *o)
+{
+    if (o->init && strcmp(o->init, "random") && strcmp(o->init, "zeros")) {
+        vsml_err("init must be random or zeros, not '%s'", o->init);
+        return -1;
+    }
+    if (o->loss && strcmp(o->loss, "mean") && strcmp(o->loss, "last")) {
+        vsml_err("loss must be mean or last, not '%s'", o->loss);
+        return -1;
+    }
+    vsml_model_config_default(cfg, n_layers, sizes);
+    cfg->micro_ticks = o->micro_ticks;
+    cfg->feed_label = o->feed_label;
+    cfg->backward_pass = o->backward_pass;
+    cfg->per_layer_params = o->per_layer_params;
+    cfg->clip_state = o->clip_state;
+    cfg->init_mode = o->init && !strcmp(o->init, "zeros") ? VSML_INIT_ZEROS : VSML_INIT_RANDOM;
+    cfg->loss_type = o->loss && !strcmp(o->loss, "last") ? VSML_LOSS_LAST : VSML_LOSS_MEAN;
+    return vsml_model_config_check(cfg);
+}
+
 int vsml_model_config_check(const vsml_model_config *cfg)
 {
     char msg[1024] = "";
