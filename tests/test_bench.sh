@@ -1,0 +1,77 @@
+#!/bin/sh
+# vsml-vk bench end to end on lavapipe-sized workloads: the JSON output
+# validates against bench/schema.json, every workload passed its check
+# against the CPU reference, --compare reads it back, and a deliberately
+# wrong device result (VSML_BENCH_INJECT_ERROR=1) fails the benchmark with
+# one clear error and writes no JSON. Usage: test_bench.sh VSML_VK SOURCE_ROOT
+exe="$1"
+root="$2"
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+fails=0
+ok() { echo "ok: $1"; }
+fail() { echo "FAIL: $1"; fails=$((fails + 1)); }
+py=python3
+
+# 1. a quick run of every workload group, with the peak microbenchmark
+if "$exe" bench --quick --reps 2 --json "$tmp/a.json" > "$tmp/a.out" 2>&1; then
+    ok "bench --quick"
+else
+    cat "$tmp/a.out"; fail "bench --quick failed"
+fi
+cat "$tmp/a.out"
+if $py "$root/tests/bench_schema_check.py" "$root/bench/schema.json" "$tmp/a.json"; then
+    ok "the JSON validates against bench/schema.json"
+else
+    fail "schema violations"
+fi
+if $py - "$tmp/a.json" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+names = [w["name"] for w in d["workloads"]]
+assert names == ["rollout-P1", "rollout-P2", "deep-P2", "es-small"], names
+assert d["peak"]["fp32_gflops"] > 0 and d["peak"]["bandwidth_gbs"] > 0
+for w in d["workloads"]:
+    c = w["check"]
+    assert 0 <= c["max_rel_err"] <= c["tol"] == 1e-4, w
+    # the figures are the cost model over the measured time
+    t = w["device_s"]["median"] if w["time_basis"] == "device" else w["wall_s"]["median"]
+    assert abs(w["updates_per_s"] * t / w["updates"] - 1) < 1e-9, w
+    assert w["wall_s"]["min"] <= w["wall_s"]["median"] <= w["wall_s"]["max"], w
+assert d["workloads"][0]["updates"] == 1 * 2 * 784 * 10 * 2  # R T A B m
+print("contents ok")
+PY
+then ok "JSON contents"; else fail "JSON contents"; fi
+
+# 2. --compare reads the earlier file back
+if "$exe" bench --quick --reps 1 --no-peak --only es --compare "$tmp/a.json" > "$tmp/c.out" 2>&1 &&
+    grep -q "compared with" "$tmp/c.out" && grep -E -q "es-small +[0-9.e+]+ +[0-9.e+]+ +[-+][0-9.]+%" "$tmp/c.out"; then
+    ok "--compare"
+else
+    cat "$tmp/c.out"; fail "--compare"
+fi
+
+# 3. the correctness gate: a perturbed device result fails the bench
+for grp in rollout es; do
+    if VSML_BENCH_INJECT_ERROR=1 "$exe" bench --quick --reps 1 --no-peak --only $grp --pop 1 \
+        --json "$tmp/bad.json" > "$tmp/g.out" 2>&1; then
+        cat "$tmp/g.out"; fail "a perturbed $grp result passed the check"
+    elif grep -q "disagrees with the CPU reference" "$tmp/g.out" && [ ! -e "$tmp/bad.json" ]; then
+        ok "a perturbed $grp result fails the bench"
+    else
+        cat "$tmp/g.out"; fail "the $grp gate failed without its message or wrote JSON"
+    fi
+done
+
+# 4. bad options: one error line, non-zero exit, nothing run
+for args in "--pop 0" "--pop 4,x" "--compare $tmp/none.json" "--peer jax" "--reps 0"; do
+    if "$exe" bench --no-peak $args > "$tmp/e.out" 2>&1; then
+        fail "bench $args succeeded"
+    elif [ "$(grep -c 'error' "$tmp/e.out")" -eq 1 ]; then
+        ok "bench $args: $(cat "$tmp/e.out")"
+    else
+        cat "$tmp/e.out"; fail "bench $args: not exactly one error line"
+    fi
+done
+echo "$fails failure(s)"
+[ "$fails" -eq 0 ]
