@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -146,7 +147,7 @@ static int run(bench_opts *o, const char *command)
     if (vsml_engine_create(&eng, &ep) != 0)
         goto out;
     vsml_engine_info(eng, &rep.dev);
-    bool cpu = rep.dev.type && !strcmp(rep.dev.type, "cpu");
+    bool cpu = rep.dev.type && !strcasecmp(rep.dev.type, "cpu");
     if (o->peer) {
         snprintf(tmp, sizeof(tmp), "%s/vsml-bench-XXXXXX", o->tmp_dir);
         if (!mkdtemp(tmp)) {
