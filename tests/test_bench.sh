@@ -64,7 +64,7 @@ for grp in rollout es; do
 done
 
 # 4. bad options: one error line, non-zero exit, nothing run
-for args in "--pop 0" "--pop 4,x" "--compare $tmp/none.json" "--peer jax" "--reps 0"; do
+for args in "--pop 0" "--pop 4,x" "--only rollouts" "--compare $tmp/none.json" "--peer jax" "--reps 0"; do
     if "$exe" bench --no-peak $args > "$tmp/e.out" 2>&1; then
         fail "bench $args succeeded"
     elif [ "$(grep -c 'error' "$tmp/e.out")" -eq 1 ]; then

@@ -61,6 +61,22 @@ static bool wanted(const bench_opts *o, const char *group)
     return p && (p == o->only || p[-1] == ',') && (p[n] == 0 || p[n] == ',');
 }
 
+static int check_only(const char *only)
+{
+    const char *p = only;
+    while (p && *p) {
+        size_t n = strcspn(p, ",");
+        if (!((n == 7 && !strncmp(p, "rollout", 7)) || (n == 4 && !strncmp(p, "deep", 4)) ||
+              (n == 2 && !strncmp(p, "es", 2)))) {
+            vsml_err("--only takes workload groups rollout, deep, es separated by commas "
+                     "(got '%s')", only);
+            return -1;
+        }
+        p += n + (p[n] == ',');
+    }
+    return 0;
+}
+
 static int model_cfg(const char *layers, int ticks, vsml_model_config *cfg)
 {
     int sizes[VSML_MAX_LAYERS + 2];
@@ -118,6 +134,8 @@ static int run(bench_opts *o, const char *command)
         vsml_err("--peer must be torch (got '%s')", o->peer);
         goto out;
     }
+    if (check_only(o->only) != 0)
+        goto out;
     if (o->compare && access(o->compare, R_OK) != 0) {
         vsml_err("cannot read %s (--compare): %s", o->compare, strerror(errno));
         goto out;
@@ -269,7 +287,7 @@ int cmd_bench(int argc, char **argv)
         {"layers", OPT_STR, &o.layers, "layer of the rollout workloads (784,10)", 1, 0},
         {"steps", OPT_INT, &o.steps, "steps T of the rollout workloads (CPU 2, GPU 50)", 1,
          1000000},
-        {"micro-ticks", OPT_INT, &o.micro_ticks, "sub-LSTM ticks per step (2)", 1, 64},
+        {"micro-ticks", OPT_INT, &o.micro_ticks, "sub-LSTM ticks per step of the rollout and deep workloads (2)", 1, 64},
         {"deep", OPT_STR, &o.deep, "layers of the deep workload (784,64,10)", 1, 0},
         {"deep-pop", OPT_INT, &o.deep_pop, "episodes of the deep workload (CPU 1, GPU 256)", 1,
          1 << 20},
