@@ -38,6 +38,7 @@ for w in d["workloads"]:
     t = w["device_s"]["median"] if w["time_basis"] == "device" else w["wall_s"]["median"]
     assert abs(w["updates_per_s"] * t / w["updates"] - 1) < 1e-9, w
     assert w["wall_s"]["min"] <= w["wall_s"]["median"] <= w["wall_s"]["max"], w
+    assert (w["plan"] is None) == (w["kind"] == "es_step"), w
 assert d["workloads"][0]["updates"] == 1 * 2 * 784 * 10 * 2  # R T A B m
 print("contents ok")
 PY

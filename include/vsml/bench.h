@@ -90,6 +90,8 @@ typedef struct vsml_bench_result {
     double check_err;             /* max relative logit error vs the CPU reference */
     double check_tol;
     vsml_bench_peer peer;
+    bool have_plan;               /* rollouts: how the engine ran the population */
+    vsml_pop_plan_info plan;
 } vsml_bench_result;
 
 typedef struct vsml_bench_rollout_spec {

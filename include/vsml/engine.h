@@ -97,4 +97,13 @@ int vsml_engine_rollout(vsml_engine *eng, const vsml_model_config *cfg, const fl
                         const vsml_episodes *ep, const vsml_rollout_out *out,
                         vsml_run_stats *stats);
 
+/* How a population was planned (benchmarks report it with their figures). */
+typedef struct vsml_pop_plan_info {
+    bool serial;              /* one invocation per episode, else a workgroup */
+    uint32_t workgroup_size;
+    int steps_per_dispatch;
+    int chunks;
+} vsml_pop_plan_info;
+void vsml_pop_plan(const vsml_pop *pop, vsml_pop_plan_info *out);
+
 #endif

@@ -30,9 +30,9 @@ void vsml_bench_print(FILE *f, const vsml_bench_report *r)
     if (r->have_peak)
         fprintf(f, "measured peak: %.1f GFLOP/s fp32 (FMA, %d vec4 chains), %.1f GB/s (copy, "
                    "read + write)\n", r->peak.fma_gflops, r->peak.fma_chains, r->peak.copy_gbs);
-    fprintf(f, "\n%-18s %-10s %5s %4s %10s %7s %10s %9s %7s %8s %10s %8s %9s\n", "workload",
+    fprintf(f, "\n%-18s %-10s %5s %4s %10s %7s %10s %9s %7s %8s %10s %8s %9s %s\n", "workload",
             "layers", "eps", "T", "time ms", "spread", "upd/s", "GFLOP/s", "%peak", "GB/s",
-            "peer upd/s", "vs peer", "check err");
+            "peer upd/s", "vs peer", "check err", "plan");
     for (int i = 0; i < r->n_results; i++) {
         const vsml_bench_result *w = &r->results[i];
         bool dev;
@@ -48,16 +48,20 @@ void vsml_bench_print(FILE *f, const vsml_bench_report *r)
             snprintf(peer, sizeof(peer), "%.3g", rate(w->cost.updates, w->peer.wall.median));
             snprintf(vs, sizeof(vs), "%.2fx", w->peer.wall.median / w->wall.median);
         }
-        fprintf(f, "%-18s %-10s %5d %4d %10.1f %6.0f%% %10.3g %9.3g %7s %8.3g %10s %8s %9.1e\n",
+        char plan[32] = "-";
+        if (w->have_plan)
+            snprintf(plan, sizeof(plan), "%c%u/%d", w->plan.serial ? 's' : 'p',
+                     w->plan.workgroup_size, w->plan.steps_per_dispatch);
+        fprintf(f, "%-18s %-10s %5d %4d %10.1f %6.0f%% %10.3g %9.3g %7s %8.3g %10s %8s %9.1e %s\n",
                 w->name, w->layers, w->P * w->E, w->T, s * 1e3, 100 * spread,
                 rate(w->cost.updates, s), gf, pct, rate(w->cost.bytes, s) * 1e-9, peer, vs,
-                w->check_err);
+                w->check_err, plan);
     }
     fprintf(f, "\ntime: median of the repetitions (device time from timestamps where marked in "
                "the JSON, else wall); spread = (max - min) / median;\nGFLOP/s counts the "
                "FLOP the engine's algorithm executes (bench/schema.json); vs peer = peer wall "
                "time / engine wall time; check err: max relative logit error vs the CPU "
-               "reference.\n");
+               "reference;\nplan: kernel (p parallel, s serial), workgroup size / steps per dispatch.\n");
 }
 
 static json_object *stat_json(const vsml_bench_stat *s)
@@ -118,6 +122,17 @@ static json_object *workload_json(const vsml_bench_report *r, const vsml_bench_r
     json_object_object_add(c, "max_rel_err", json_object_new_double(w->check_err));
     json_object_object_add(c, "tol", json_object_new_double(w->check_tol));
     json_object_object_add(o, "check", c);
+    json_object *pl = NULL;
+    if (w->have_plan) {
+        pl = json_object_new_object();
+        json_object_object_add(pl, "kernel",
+                               json_object_new_string(w->plan.serial ? "serial" : "parallel"));
+        json_object_object_add(pl, "workgroup_size", json_object_new_int64(w->plan.workgroup_size));
+        json_object_object_add(pl, "steps_per_dispatch",
+                               json_object_new_int(w->plan.steps_per_dispatch));
+        json_object_object_add(pl, "chunks", json_object_new_int(w->plan.chunks));
+    }
+    json_object_object_add(o, "plan", pl);
     json_object *p = NULL;
     if (w->peer.ran) {
         p = json_object_new_object();

@@ -297,6 +297,8 @@ int vsml_bench_rollout(vsml_engine *eng, const vsml_bench_rollout_spec *spec,
     if (vsml_pop_create(eng, cfg, &shape, &pop) || vsml_pop_set_params(pop, w.params) ||
         vsml_pop_set_data(pop, w.x) || vsml_pop_set_episodes(pop, w.stream, w.ep_stream, w.ep_init))
         goto out;
+    res->have_plan = true;
+    vsml_pop_plan(pop, &res->plan);
     /* the check slice: same population, same pipeline, the first Tc steps */
     vsml_rollout_out o = {.logits = logits};
     memset(logits, 0, sizeof(float) * (size_t)w.R * w.T * C);

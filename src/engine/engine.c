@@ -678,3 +678,11 @@ int vsml_engine_rollout(vsml_engine *eng, const vsml_model_config *cfg, const fl
     vsml_pop_destroy(&pop);
     return rc;
 }
+
+void vsml_pop_plan(const vsml_pop *pop, vsml_pop_plan_info *out)
+{
+    out->serial = pop->serial;
+    out->workgroup_size = pop->wg;
+    out->steps_per_dispatch = pop->steps_per_dispatch;
+    out->chunks = pop->n_chunks;
+}
