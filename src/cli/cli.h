@@ -39,4 +39,12 @@ int cli_model_config(const cli_model_opts *o, const vsml_dataset *ds, vsml_model
 int cli_make_streams(const vsml_dataset *ds, int n_streams, int T, uint64_t seed,
                      int32_t **stream);
 
+/* The shipped learner, assets/learner.safetensors, looked for in the
+ * current directory and then in the source tree: its path in path, 0 when
+ * found, else -1 (nothing logged). */
+#define CLI_DEFAULT_PARAMS "assets/learner.safetensors"
+int cli_default_params(char *path, size_t n);
+
+int cmd_viz(int argc, char **argv);
+
 #endif
