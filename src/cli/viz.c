@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli/args.h"
 #include "cli/cli.h"
@@ -24,6 +25,7 @@
 #define WINDOW_STEPS 10000   /* default episode length in the window */
 #define OFFSCREEN_STEPS 100  /* default steps before an offscreen frame */
 #define FRAME_BUDGET_S 0.1   /* engine time per frame at most (when it can) */
+#define IDLE_FRAME_S 1.0     /* a frame at least this often when nothing changes */
 
 
 typedef struct viz_opts {
@@ -350,7 +352,7 @@ static int run_window(app *a, viz_window *w)
     bool paused = false, quit = false;
     int si = speed_index(a->o->speed);
     long frames = 0, frames_mark = 0, steps_mark = 0;
-    double t_start = vsml_now(), mark = t_start, last = t_start, debt = 0.0;
+    double t_start = vsml_now(), mark = t_start, last = t_start, debt = 0.0, shown = 0.0;
     double fps = 0.0, steps_s = 0.0;
     while (!quit) {
         bool finished = a->t >= a->T;
@@ -358,9 +360,10 @@ static int run_window(app *a, viz_window *w)
         double wait = paused || finished ? 0.25 : 0.0;
         if (!paused && !finished && debt + speeds[si] * (now - last) < 1.0)
             wait = fmin(0.05, (1.0 - debt) / speeds[si]);
-        int single = 0;
+        int single = 0, keys = 0;
         for (enum viz_key k = viz_window_key(w, wait); k != VIZ_KEY_NONE;
              k = viz_window_key(w, 0)) {
+            keys++;
             switch (k) {
             case VIZ_KEY_PAUSE:
                 paused = !paused;
@@ -422,11 +425,21 @@ static int run_window(app *a, viz_window *w)
             steps_mark = a->total_steps;
             mark = now;
         }
+        /* nothing new to show: no frame (the window keeps the last one) */
+        if (n == 0 && keys == 0 && frames > 0 && now - shown < IDLE_FRAME_S &&
+            !viz_window_stale(w))
+            continue;
+        shown = now;
         const char *status = a->t >= a->T ? "finished (r: again)" : paused ? "paused" : "running";
         bool resized = false;
-        if (render_update(a, status, steps_s, fps, speeds[si]) != 0 ||
-            viz_window_present(w, a->sc.r, &resized) != 0)
+        double r0 = vsml_now();
+        if (render_update(a, status, steps_s, fps, speeds[si]) != 0)
             return -1;
+        double r1 = vsml_now();
+        if (viz_window_present(w, a->sc.r, &resized) != 0)
+            return -1;
+        vsml_dbg("frame %ld: %d steps %.1f ms, text and data %.1f ms, draw and present %.1f ms",
+                 frames, n, (r0 - now) * 1e3, (r1 - r0) * 1e3, (vsml_now() - r1) * 1e3);
         if (resized) {
             const viz_layout *l = viz_render_layout(a->sc.r);
             a->W = l->width;
@@ -471,6 +484,18 @@ static int run(viz_opts *o)
     }
     if (parse_size(o->size, &a.W, &a.H) != 0)
         return 2;
+    if (o->offscreen) {
+        char dir[4096];
+        snprintf(dir, sizeof(dir), "%s", o->offscreen);
+        char *slash = strrchr(dir, '/');
+        if (slash)
+            *slash = '\0';
+        if (access(slash ? (*dir ? dir : "/") : ".", W_OK) != 0) {
+            vsml_err("cannot write %s: %s is not a writable directory", o->offscreen,
+                     slash ? (*dir ? dir : "/") : ".");
+            return 1;
+        }
+    }
     a.T = o->steps > 0 ? o->steps : o->offscreen ? OFFSCREEN_STEPS : WINDOW_STEPS;
     if (!strcmp(o->baseline, "sgd") || !strcmp(o->baseline, "adam")) {
         a.has_base = true;

@@ -7,10 +7,11 @@
 
 #include "viz/viz.h"
 #include "vsml/log.h"
+#include "vsml/util.h"
 
 #include "viz_draw.spv.h"
 
-#define BINDINGS 4
+#define BINDINGS 5
 #define CURVE_MAX 4096 /* plot columns */
 
 const uint8_t viz_square_rgb[3] = {242, 38, 26}; /* SQUARE and RING in viz_draw.comp */
@@ -21,10 +22,10 @@ struct viz_render {
     int C, img_w, img_h, img_c, n_strips;
     bool host_pixels, swap_rb;
     viz_layout lay;
-    vk_pipe pipe;
+    vk_pipe cols, pipe; /* MODE 0 (columns) and MODE 1 (pixels) of viz_draw.comp */
     VkDescriptorPool pool;
     VkDescriptorSet set;
-    vk_buf frame, overlay, pixels;
+    vk_buf frame, overlay, pixels, cells;
     const vk_buf *outputs; /* the engine's (not owned) */
     uint64_t outputs_off;
     int outputs_t0;
@@ -148,9 +149,14 @@ int viz_render_create(vk_ctx *vk, int C, int img_w, int img_h, int img_c, int n_
     r->off_img = r->off_ring + (size_t)VIZ_STEPS * C;
     r->off_curve = r->off_img + (size_t)img_w * img_h * img_c;
     r->frame_words = r->off_curve + (size_t)VIZ_MAX_CURVES * CURVE_MAX;
-    if (vk_pipe_create(vk, &r->pipe, spv_viz_draw, sizeof(spv_viz_draw), BINDINGS, 0, NULL, 0,
-                       "viz_draw") != 0 ||
+    const uint32_t mode[2] = {0, 1};
+    if (vk_pipe_create(vk, &r->cols, spv_viz_draw, sizeof(spv_viz_draw), BINDINGS, 0, &mode[0],
+                       1, "viz_draw (columns)") != 0 ||
+        vk_pipe_create(vk, &r->pipe, spv_viz_draw, sizeof(spv_viz_draw), BINDINGS, 0, &mode[1],
+                       1, "viz_draw") != 0 ||
         vk_buf_create(vk, &r->frame, r->frame_words * 4, VK_BUF_HOST, "viz frame") != 0 ||
+        vk_buf_create(vk, &r->cells, (VkDeviceSize)VIZ_MAX_STRIPS * VIZ_STEPS * (C + 1) * 4,
+                      VK_BUF_DEVICE, "viz columns") != 0 ||
         vk_desc_pool_create(vk, &r->pool, 1, BINDINGS) != 0 ||
         vk_desc_alloc(vk, r->pool, &r->pipe, &r->set) != 0) {
         viz_render_destroy(&r);
@@ -173,6 +179,8 @@ void viz_render_destroy(viz_render **pr)
     if (r->pool)
         vkDestroyDescriptorPool(r->vk->dev, r->pool, NULL);
     vk_pipe_destroy(r->vk, &r->pipe);
+    vk_pipe_destroy(r->vk, &r->cols);
+    vk_buf_destroy(r->vk, &r->cells);
     free(r);
     *pr = NULL;
 }
@@ -180,7 +188,7 @@ void viz_render_destroy(viz_render **pr)
 static void write_descriptors(viz_render *r)
 {
     const vk_buf *b[BINDINGS] = {r->outputs ? r->outputs : &r->frame, &r->frame, &r->overlay,
-                                 &r->pixels};
+                                 &r->pixels, &r->cells};
     VkDescriptorBufferInfo bi[BINDINGS];
     VkWriteDescriptorSet w[BINDINGS];
     for (int i = 0; i < BINDINGS; i++) {
@@ -391,6 +399,11 @@ int viz_render_update(viz_render *r, const viz_state *st, const viz_text *text)
 void viz_render_record(viz_render *r, VkCommandBuffer cb)
 {
     vk_cmd_barrier(cb); /* the engine's outputs are written before */
+    vkCmdBindPipeline(cb, VK_PIPELINE_BIND_POINT_COMPUTE, r->cols.pipe);
+    vkCmdBindDescriptorSets(cb, VK_PIPELINE_BIND_POINT_COMPUTE, r->cols.layout, 0, 1, &r->set,
+                            0, NULL);
+    vkCmdDispatch(cb, (VIZ_STEPS + VIZ_WG - 1) / VIZ_WG, 1, 1);
+    vk_cmd_barrier(cb);
     vkCmdBindPipeline(cb, VK_PIPELINE_BIND_POINT_COMPUTE, r->pipe.pipe);
     vkCmdBindDescriptorSets(cb, VK_PIPELINE_BIND_POINT_COMPUTE, r->pipe.layout, 0, 1, &r->set,
                             0, NULL);
@@ -406,11 +419,13 @@ int viz_render_png(viz_render *r, const char *path)
         return -1;
     }
     VkCommandBuffer cb;
+    double t0 = vsml_now();
     if (vk_cmd_begin(r->vk, &cb) != 0)
         return -1;
     viz_render_record(r, cb);
     if (vk_cmd_submit_wait(r->vk, cb) != 0)
         return -1;
+    vsml_dbg("viz: frame drawn in %.1f ms", (vsml_now() - t0) * 1e3);
     int W = r->lay.width, H = r->lay.height;
     cairo_surface_t *s = cairo_image_surface_create_for_data(r->pixels.map, CAIRO_FORMAT_RGB24,
                                                              W, H, W * 4);

@@ -294,14 +294,19 @@ static void image_barrier(VkCommandBuffer cb, VkImage img, VkImageLayout from, V
                          NULL, 0, NULL, 1, &b);
 }
 
+bool viz_window_stale(viz_window *w)
+{
+    int fw, fh;
+    glfwGetFramebufferSize(w->win, &fw, &fh);
+    return w->stale || !w->swapchain || (uint32_t)fw != w->extent.width ||
+           (uint32_t)fh != w->extent.height;
+}
+
 int viz_window_present(viz_window *w, viz_render *r, bool *resized)
 {
     vk_ctx *vk = w->vk;
     *resized = false;
-    int fw, fh;
-    glfwGetFramebufferSize(w->win, &fw, &fh);
-    if (w->stale || !w->swapchain || (uint32_t)fw != w->extent.width ||
-        (uint32_t)fh != w->extent.height) {
+    if (viz_window_stale(w)) {
         if (make_swapchain(w, r) != 0)
             return -1;
         *resized = true;

@@ -37,6 +37,9 @@ void viz_window_close(viz_window **w);
 /* Waits up to timeout_s for events (0: polls) and returns the next key
  * (VIZ_KEY_NONE when none is queued). */
 enum viz_key viz_window_key(viz_window *w, double timeout_s);
+/* True when the window needs a new frame although nothing else changed
+ * (its size changed or its swapchain is out of date). */
+bool viz_window_stale(viz_window *w);
 /* Draws the renderer's current frame into the window; resizes r and the
  * swapchain when the window's size changed (*resized = true). */
 int viz_window_present(viz_window *w, viz_render *r, bool *resized);
