@@ -10,22 +10,7 @@ src="$3"
 glfw="$4"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-fails=0
-
-fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
-
-expect_error() {
-    name="$1"; shift
-    "$@" >"$tmp/out" 2>"$tmp/err"
-    rc=$?
-    n=$(grep -c '^vsml-vk: error:' "$tmp/err")
-    if [ "$rc" -eq 0 ] || [ "$rc" -ge 128 ] || [ "$n" -ne 1 ] ||
-       grep -qE 'Sanitizer|runtime error|Segmentation' "$tmp/err"; then
-        fail "$name (exit $rc, $n error lines)"; cat "$tmp/err"
-    else
-        echo "ok: $name: $(cat "$tmp/err")"
-    fi
-}
+. "$(dirname "$0")/cli_expect.sh"
 
 common="--params $src/assets/learner.safetensors --dataset random --input-dim 48 --seed 3 --data-seed 5"
 # 130 steps: the strip shows steps 31..130, so it has scrolled

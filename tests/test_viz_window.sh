@@ -2,7 +2,8 @@
 # vsml-vk viz in a window under Xvfb (lavapipe presents through X11): the
 # window opens and renders for a few seconds, reacts to keys (space pauses,
 # n single-steps, q quits), survives a resize, its screenshot is not blank,
-# it closes cleanly (exit 0) and the validation layer reports nothing.
+# r resets, + speeds up, d switches the dataset; it closes cleanly (exit 0)
+# and the validation layer reports nothing.
 # Skipped (77) without GLFW in the build, Xvfb, xdotool or ImageMagick.
 # usage: test_viz_window.sh VSML_VK HAVE_GLFW(0|1)
 exe="$1"
@@ -59,6 +60,13 @@ echo "screenshot: $colours colours"
 [ "${colours:-0}" -gt 50 ] || fail "the screenshot is blank ($colours colours)"
 xdotool windowsize "$win" 700 450
 wait_for "$tmp/out" "viz: resized to 700x450" 60 || fail "no resize"
+xdotool key r
+wait_for "$tmp/out" "viz: reset: a fresh learner (seed 1)" 30 || fail "r did not reset"
+xdotool key plus
+wait_for "$tmp/out" "viz: speed 50 steps/s" 30 || fail "+ did not speed up"
+xdotool key d
+wait_for "$tmp/out" "^viz: dataset \(sumsign\|mnist\|fashion_mnist\|kmnist\|emnist\|cifar10\)\$" 120 ||
+    fail "d did not switch the dataset"
 xdotool key q
 i=0
 while kill -0 "$vpid" 2>/dev/null && [ "$i" -lt 300 ]; do sleep 0.2; i=$((i + 1)); done

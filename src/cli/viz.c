@@ -573,11 +573,7 @@ int cmd_viz(int argc, char **argv)
     const opt opts[] = {
         {"params", OPT_STR, &o.params, "parameter file (default: " CLI_DEFAULT_PARAMS ")", 1, 0},
         {"dataset", OPT_STR, &o.dataset, "mnist | fashion_mnist | emnist | kmnist | cifar10 | sumsign | random | idx (mnist)", 1, 0},
-        {"data-dir", OPT_STR, &o.data_dir, "where IDX datasets live", 1, 0},
-        {"images", OPT_STR, &o.images, "IDX image file (dataset idx)", 1, 0},
-        {"labels", OPT_STR, &o.labels, "IDX label file (dataset idx)", 1, 0},
-        {"test-split", OPT_FLAG, &o.test_split, "use the test files of an IDX dataset", 1, 0},
-        {"input-dim", OPT_INT, &o.synth_dim, "input size of synthetic datasets (784)", 1, 1 << 20},
+        CLI_DATA_OPT_ROWS(o),
         {"seed", OPT_U64, &o.seed, "seed of the learner's initial states (0); r adds 1", 1, 0},
         {"data-seed", OPT_U64, &o.data_seed, "seed of the example order and synthetic data (1)", 1, 0},
         {"steps", OPT_INT, &o.steps, "episode length in the window (10000); with --offscreen: "

@@ -22,6 +22,7 @@ struct viz_window {
     VkImage images[MAX_IMAGES];
     VkSemaphore acquired, done[MAX_IMAGES];
     bool stale; /* the swapchain must be made again */
+    bool swap_rb; /* the swapchain is RGBA, not BGRA */
     enum viz_key keys[KEY_QUEUE];
     int n_keys;
 };
@@ -187,10 +188,7 @@ static int make_swapchain(viz_window *w, viz_render *r)
     VkSemaphoreCreateInfo si = {.sType = VK_STRUCTURE_TYPE_SEMAPHORE_CREATE_INFO};
     for (uint32_t i = 0; i < w->n_images; i++)
         VK_CHECK(vkCreateSemaphore(vk->dev, &si, NULL, &w->done[i]));
-    viz_render_set_swap_rb(r, swap_rb);
-    const viz_layout *l = viz_render_layout(r);
-    if (l->width != (int)e.width || l->height != (int)e.height)
-        return viz_render_resize(r, (int)e.width, (int)e.height);
+    w->swap_rb = swap_rb;
     return 0;
 error:
     return -1;
@@ -313,6 +311,12 @@ int viz_window_present(viz_window *w, viz_render *r, bool *resized)
     }
     if (!w->swapchain)
         return 0; /* minimised */
+    /* the renderer follows the swapchain (it may be new: another dataset) */
+    viz_render_set_swap_rb(r, w->swap_rb);
+    const viz_layout *l = viz_render_layout(r);
+    if ((l->width != (int)w->extent.width || l->height != (int)w->extent.height) &&
+        viz_render_resize(r, (int)w->extent.width, (int)w->extent.height) != 0)
+        return -1;
     uint32_t idx;
     VkResult res = vkAcquireNextImageKHR(vk->dev, w->swapchain, UINT64_MAX, w->acquired,
                                          VK_NULL_HANDLE, &idx);
