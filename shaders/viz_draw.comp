@@ -1,7 +1,10 @@
 #version 450
 // vsml-vk viz: draws one frame (probability strip, input image, accuracy
-// curves, colour bar) and composites the text overlay; one invocation per
-// pixel. The frame layout is described in include/vsml/viz_iface.h.
+// curves, colour bar) and composites the text overlay. Two pipelines from
+// this file (specialization constant MODE): MODE 0 computes the softmax and
+// argmax of every strip column once (one invocation per column and strip),
+// MODE 1 draws (one invocation per pixel). The frame layout is described in
+// include/vsml/viz_iface.h.
 #extension GL_GOOGLE_include_directive : require
 #include "vsml/viz_iface.h"
 
@@ -11,6 +14,9 @@ layout(std430, binding = 0) readonly buffer Logits { float logits[]; };
 layout(std430, binding = 1) readonly buffer Frame { uint fr[]; };
 layout(std430, binding = 2) readonly buffer Overlay { uint overlay[]; };
 layout(std430, binding = 3) writeonly buffer Pixels { uint pix[]; };
+// per strip and column: C probabilities, then the argmax (as a float)
+layout(std430, binding = 4) buffer Cells { float cells[]; };
+layout(constant_id = 0) const uint MODE = 1;
 
 const vec3 BACKGROUND = vec3(1.0);
 const vec3 EMPTY = vec3(0.92);
@@ -61,15 +67,18 @@ int cell_start(int i, int n, int len)
     return (i * len + n - 1) / n;
 }
 
-vec3 strip_pixel(uint s, ivec2 p, ivec4 r)
+uint t_first()
 {
-    uint C = fr[VIZ_H_CLASSES], t_now = fr[VIZ_H_T_NOW];
-    int w = r.z - r.x, h = r.w - r.y;
-    int col = (p.x - r.x) * VIZ_STEPS / w, row = (p.y - r.y) * int(C) / h;
-    uint t_first = t_now > uint(VIZ_STEPS) ? t_now - uint(VIZ_STEPS) : 0u;
-    uint t = t_first + uint(col);
-    if (t >= t_now)
-        return EMPTY;
+    uint t_now = fr[VIZ_H_T_NOW];
+    return t_now > uint(VIZ_STEPS) ? t_now - uint(VIZ_STEPS) : 0u;
+}
+
+// MODE 0: softmax and argmax of column i of strip s
+void column(uint i, uint s)
+{
+    uint C = fr[VIZ_H_CLASSES], t = t_first() + i;
+    if (i >= uint(VIZ_STEPS) || s >= fr[VIZ_H_N_STRIPS] || t >= fr[VIZ_H_T_NOW])
+        return;
     float mx = output_of(s, t, 0u, C);
     uint arg = 0u;
     for (uint c = 1u; c < C; c++) {
@@ -82,7 +91,23 @@ vec3 strip_pixel(uint s, ivec2 p, ivec4 r)
     float sum = 0.0;
     for (uint c = 0u; c < C; c++)
         sum += exp(output_of(s, t, c, C) - mx);
-    float prob = exp(output_of(s, t, uint(row), C) - mx) / sum;
+    uint base = (s * uint(VIZ_STEPS) + i) * (C + 1u);
+    for (uint c = 0u; c < C; c++)
+        cells[base + c] = exp(output_of(s, t, c, C) - mx) / sum;
+    cells[base + C] = float(arg);
+}
+
+vec3 strip_pixel(uint s, ivec2 p, ivec4 r)
+{
+    uint C = fr[VIZ_H_CLASSES];
+    int w = r.z - r.x, h = r.w - r.y;
+    int col = (p.x - r.x) * VIZ_STEPS / w, row = (p.y - r.y) * int(C) / h;
+    uint t = t_first() + uint(col);
+    if (t >= fr[VIZ_H_T_NOW])
+        return EMPTY;
+    uint base = (s * uint(VIZ_STEPS) + uint(col)) * (C + 1u);
+    float prob = cells[base + uint(row)];
+    uint arg = uint(cells[base + C]);
     vec3 colour = viridis(prob);
     int x0 = cell_start(col, VIZ_STEPS, w), x1 = cell_start(col + 1, VIZ_STEPS, w);
     int y0 = cell_start(row, int(C), h), y1 = cell_start(row + 1, int(C), h);
@@ -148,6 +173,10 @@ vec3 plot_pixel(ivec2 p, ivec4 r)
 
 void main()
 {
+    if (MODE == 0u) {
+        column(gl_GlobalInvocationID.x, gl_GlobalInvocationID.y);
+        return;
+    }
     uint W = fr[VIZ_H_WIDTH], H = fr[VIZ_H_HEIGHT];
     ivec2 p = ivec2(gl_GlobalInvocationID.xy);
     if (p.x >= int(W) || p.y >= int(H))

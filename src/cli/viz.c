@@ -85,6 +85,43 @@ static void scene_free(scene *s)
     memset(s, 0, sizeof(*s));
 }
 
+/* Keeps only the examples the episode shows (in the order they first
+ * appear) so that the table fits a buffer binding whatever the dataset's
+ * size (Fashion-MNIST's 60,000 images do not on lavapipe). */
+static int compact(scene *s, int T)
+{
+    vsml_dataset *d = &s->ds;
+    int32_t *slot = malloc((size_t)d->n * sizeof(int32_t));
+    float *x = malloc((size_t)(T < d->n ? T : d->n) * d->dim * sizeof(float));
+    int32_t *y = malloc((size_t)(T < d->n ? T : d->n) * sizeof(int32_t));
+    if (!slot || !x || !y) {
+        free(slot);
+        free(x);
+        free(y);
+        vsml_err("out of memory");
+        return -1;
+    }
+    int n = 0;
+    for (int i = 0; i < d->n; i++)
+        slot[i] = -1;
+    for (int t = 0; t < T; t++) {
+        int32_t *ex = &s->stream[2 * t];
+        if (slot[*ex] < 0) {
+            memcpy(x + (size_t)n * d->dim, d->x + (size_t)*ex * d->dim, (size_t)d->dim * 4);
+            y[n] = d->y[*ex];
+            slot[*ex] = n++;
+        }
+        *ex = slot[*ex];
+    }
+    free(slot);
+    free(d->x);
+    free(d->y);
+    d->x = x;
+    d->y = y;
+    d->n = n;
+    return 0;
+}
+
 static int scene_open(app *a, const char *name, scene *s)
 {
     viz_opts *o = a->o;
@@ -110,6 +147,8 @@ static int scene_open(app *a, const char *name, scene *s)
         s->lo = fminf(s->lo, d->x[i]);
         s->hi = fmaxf(s->hi, d->x[i]);
     }
+    if (compact(s, a->T) != 0)
+        goto fail;
     vsml_pop_shape shape = {.P = 1, .E = 1, .T = a->T, .n_examples = d->n, .n_streams = 1,
                             .outputs = VSML_POP_LOGITS};
     uint32_t zero = 0;
