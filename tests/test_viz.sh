@@ -34,6 +34,9 @@ expect_error "bad baseline" "$exe" viz $common --baseline rmsprop --offscreen "$
 expect_error "missing dataset" "$exe" viz --dataset mnist --data-dir "$tmp/none" --offscreen "$tmp/x.png"
 expect_error "unwritable PNG" "$exe" viz $common --steps 5 --offscreen "$tmp/no/such/dir/x.png"
 [ -e "$tmp/x.png" ] && fail "a failed viz left $tmp/x.png behind"
+if [ "$glfw" = 1 ]; then
+    expect_error "no display" env -u DISPLAY -u WAYLAND_DISPLAY "$exe" viz $common
+fi
 if [ "$glfw" = 0 ]; then
     expect_error "no window support" "$exe" viz $common
     grep -q "no window support" "$tmp/err" || fail "the error does not say 'no window support'"

@@ -296,6 +296,8 @@ bool viz_window_stale(viz_window *w)
 {
     int fw, fh;
     glfwGetFramebufferSize(w->win, &fw, &fh);
+    if (fw == 0 || fh == 0)
+        return false; /* minimised: nothing to draw into */
     return w->stale || !w->swapchain || (uint32_t)fw != w->extent.width ||
            (uint32_t)fh != w->extent.height;
 }
@@ -304,6 +306,10 @@ int viz_window_present(viz_window *w, viz_render *r, bool *resized)
 {
     vk_ctx *vk = w->vk;
     *resized = false;
+    int fw, fh;
+    glfwGetFramebufferSize(w->win, &fw, &fh);
+    if (fw == 0 || fh == 0)
+        return 0; /* minimised */
     if (viz_window_stale(w)) {
         if (make_swapchain(w, r) != 0)
             return -1;
