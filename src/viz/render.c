@@ -71,7 +71,7 @@ void viz_layout_make(int W, int H, int n_strips, int img_w, int img_h, viz_layou
              top + 1.6 * fs + ih);
     double py0 = l->img[3] + 2.6 * fs;
     set_rect(l->plot, px0 + 2.4 * fs, py0, fmin(W - pad, px0 + 2.4 * fs + CURVE_MAX),
-             bottom - 3.0 * fs);
+             bottom - (2.2 + 1.3 * n_strips) * fs); /* a legend line per strip below */
 }
 
 void viz_colormap(float t, uint8_t rgb[3])
