@@ -17,6 +17,16 @@ layout(std430, binding = 3) writeonly buffer Pixels { uint pix[]; };
 // per strip and column: C probabilities, then the argmax (as a float)
 layout(std430, binding = 4) buffer Cells { float cells[]; };
 layout(constant_id = 0) const uint MODE = 1;
+// what every pixel needs, as push constants (uniform for every invocation);
+// the same values as in the frame header (struct viz_pc in render.c)
+layout(push_constant) uniform PC {
+    uint W, H, C, t_now, n_strips, swap_rb;
+    uint img_wh;      // width | height << 16
+    uint img_c_curves; // channels | curves << 16
+    ivec4 rects[VIZ_MAX_STRIPS + 3]; // strips, image, plot, colour bar
+    float chance;
+    uint off_img, off_curve, pad;
+} pc;
 
 const vec3 BACKGROUND = vec3(1.0);
 const vec3 EMPTY = vec3(0.92);
@@ -39,11 +49,6 @@ vec3 viridis(float t)
     return clamp(c0 + t * (c1 + t * (c2 + t * (c3 + t * (c4 + t * (c5 + t * c6))))), 0.0, 1.0);
 }
 
-ivec4 rect(uint at)
-{
-    return ivec4(fr[at], fr[at + 1], fr[at + 2], fr[at + 3]);
-}
-
 bool inside(ivec2 p, ivec4 r)
 {
     return p.x >= r.x && p.y >= r.y && p.x < r.z && p.y < r.w;
@@ -61,23 +66,31 @@ float output_of(uint s, uint t, uint c, uint C)
     return fget(fr[VIZ_H_OFF_RING] + (t % VIZ_STEPS) * C + c);
 }
 
+// a / b for 0 <= a, 0 < b < 2^24 / 100: float division (2.5 ulp in Vulkan)
+// cannot cross an integer there, and it is far cheaper than integer
+// division on SIMD CPUs (llvmpipe), where that goes lane by lane
+int idiv(int a, int b)
+{
+    return int(float(a) / float(b));
+}
+
 // start of cell i of n cells over length len: pixels x with floor(x * n / len) == i
 int cell_start(int i, int n, int len)
 {
-    return (i * len + n - 1) / n;
+    return idiv(i * len + n - 1, n);
 }
 
 uint t_first()
 {
-    uint t_now = fr[VIZ_H_T_NOW];
+    uint t_now = pc.t_now;
     return t_now > uint(VIZ_STEPS) ? t_now - uint(VIZ_STEPS) : 0u;
 }
 
 // MODE 0: softmax and argmax of column i of strip s
 void column(uint i, uint s)
 {
-    uint C = fr[VIZ_H_CLASSES], t = t_first() + i;
-    if (i >= uint(VIZ_STEPS) || s >= fr[VIZ_H_N_STRIPS] || t >= fr[VIZ_H_T_NOW])
+    uint C = pc.C, t = t_first() + i;
+    if (i >= uint(VIZ_STEPS) || s >= pc.n_strips || t >= pc.t_now)
         return;
     float mx = output_of(s, t, 0u, C);
     uint arg = 0u;
@@ -99,11 +112,11 @@ void column(uint i, uint s)
 
 vec3 strip_pixel(uint s, ivec2 p, ivec4 r)
 {
-    uint C = fr[VIZ_H_CLASSES];
+    uint C = pc.C;
     int w = r.z - r.x, h = r.w - r.y;
-    int col = (p.x - r.x) * VIZ_STEPS / w, row = (p.y - r.y) * int(C) / h;
+    int col = idiv((p.x - r.x) * VIZ_STEPS, w), row = idiv((p.y - r.y) * int(C), h);
     uint t = t_first() + uint(col);
-    if (t >= fr[VIZ_H_T_NOW])
+    if (t >= pc.t_now)
         return EMPTY;
     uint base = (s * uint(VIZ_STEPS) + uint(col)) * (C + 1u);
     float prob = cells[base + uint(row)];
@@ -119,7 +132,7 @@ vec3 strip_pixel(uint s, ivec2 p, ivec4 r)
             colour = RING;
     }
     // the square: outline of a centred square of side 0.9 m (viz_square_marker)
-    int label = int(fr[fr[VIZ_H_OFF_LABELS] + t % VIZ_STEPS]);
+    int label = int(fr[VIZ_H_SIZE + t % VIZ_STEPS]); // labels follow the header
     int side = max(3, int(0.9 * float(m))), th = max(1, m / 8);
     int lx = int(l.x) - (cw - side) / 2, ly = int(l.y) - (ch - side) / 2;
     if (row == label && lx >= 0 && ly >= 0 && lx < side && ly < side &&
@@ -130,9 +143,9 @@ vec3 strip_pixel(uint s, ivec2 p, ivec4 r)
 
 vec3 image_pixel(ivec2 p, ivec4 r)
 {
-    int iw = int(fr[VIZ_H_IMG_W]), ih = int(fr[VIZ_H_IMG_H]), ic = int(fr[VIZ_H_IMG_C]);
-    int x = (p.x - r.x) * iw / (r.z - r.x), y = (p.y - r.y) * ih / (r.w - r.y);
-    uint base = fr[VIZ_H_OFF_IMG] + uint(y * iw + x);
+    int iw = int(pc.img_wh & 0xffffu), ih = int(pc.img_wh >> 16), ic = int(pc.img_c_curves & 0xffffu);
+    int x = idiv((p.x - r.x) * iw, r.z - r.x), y = idiv((p.y - r.y) * ih, r.w - r.y);
+    uint base = pc.off_img + uint(y * iw + x);
     if (ic < 3)
         return vec3(fget(base));
     uint plane = uint(iw * ih);
@@ -151,14 +164,14 @@ vec3 plot_pixel(ivec2 p, ivec4 r)
     for (int k = 0; k <= 4; k++) // grid at 0, 0.25, ..., 1
         if (p.y == int(round(curve_y(float(k) * 0.25, r))))
             colour = vec3(0.85);
-    if (p.y == int(round(curve_y(fget(VIZ_H_CHANCE), r))) && (p.x / 4) % 2 == 0)
+    if (p.y == int(round(curve_y(pc.chance, r))) && (p.x / 4) % 2 == 0)
         colour = vec3(0.55);
     if (p.x == r.x || p.x == r.z - 1 || p.y == r.y || p.y == r.w - 1)
         colour = vec3(0.3);
-    uint n = fr[VIZ_H_CURVE_N], nc = fr[VIZ_H_N_CURVES];
+    uint n = uint(r.z - r.x), nc = pc.img_c_curves >> 16; // a value per plot column
     int i = p.x - r.x;
     for (uint k = 0u; k < nc; k++) {
-        uint base = fr[VIZ_H_OFF_CURVE] + k * n;
+        uint base = pc.off_curve + k * n;
         float v = fget(base + uint(i)), u = fget(base + uint(max(i - 1, 0)));
         if (v < 0.0)
             continue;
@@ -177,23 +190,23 @@ void main()
         column(gl_GlobalInvocationID.x, gl_GlobalInvocationID.y);
         return;
     }
-    uint W = fr[VIZ_H_WIDTH], H = fr[VIZ_H_HEIGHT];
+    uint W = pc.W, H = pc.H;
     ivec2 p = ivec2(gl_GlobalInvocationID.xy);
     if (p.x >= int(W) || p.y >= int(H))
         return;
     vec3 colour = BACKGROUND;
-    for (uint s = 0u; s < fr[VIZ_H_N_STRIPS]; s++) {
-        ivec4 r = rect(VIZ_H_RECT_STRIP + 4u * s);
+    for (uint s = 0u; s < pc.n_strips; s++) {
+        ivec4 r = pc.rects[s];
         if (inside(p, r))
             colour = strip_pixel(s, p, r);
     }
-    ivec4 r = rect(VIZ_H_RECT_IMG);
+    ivec4 r = pc.rects[VIZ_MAX_STRIPS];
     if (inside(p, r))
         colour = image_pixel(p, r);
-    r = rect(VIZ_H_RECT_PLOT);
+    r = pc.rects[VIZ_MAX_STRIPS + 1];
     if (inside(p, r))
         colour = plot_pixel(p, r);
-    r = rect(VIZ_H_RECT_CBAR);
+    r = pc.rects[VIZ_MAX_STRIPS + 2];
     if (inside(p, r))
         colour = viridis(float(r.w - 1 - p.y) / float(max(r.w - r.y - 1, 1)));
     uint o = overlay[uint(p.y) * W + uint(p.x)]; // cairo ARGB32, premultiplied
@@ -201,7 +214,7 @@ void main()
     vec3 oc = vec3(float((o >> 16) & 255u), float((o >> 8) & 255u), float(o & 255u)) / 255.0;
     colour = oc + colour * (1.0 - a);
     uvec3 c8 = uvec3(round(clamp(colour, 0.0, 1.0) * 255.0));
-    uint px = fr[VIZ_H_SWAP_RB] != 0u ? (c8.r | (c8.g << 8) | (c8.b << 16))
+    uint px = pc.swap_rb != 0u ? (c8.r | (c8.g << 8) | (c8.b << 16))
                                       : (c8.b | (c8.g << 8) | (c8.r << 16));
     pix[uint(p.y) * W + uint(p.x)] = px | 0xff000000u;
 }

@@ -10,7 +10,10 @@
  * Strip 0 reads the engine's output buffer (binding 0; step t at float
  * (t - logits_t0) * C); strip 1 reads a ring of VIZ_STEPS rows of C floats
  * in the frame buffer (step t at row t % VIZ_STEPS). The true class is
- * marked by a square outline, the predicted (argmax) class by a ring. */
+ * marked by a square outline, the predicted (argmax) class by a ring.
+ * The labels always start right after the header (VIZ_H_SIZE). What every
+ * pixel reads (sizes, rectangles, offsets) also travels as push constants
+ * (viz_pc in src/viz/render.c): llvmpipe loads buffer words lane by lane. */
 #ifndef VSML_VIZ_IFACE_H
 #define VSML_VIZ_IFACE_H
 

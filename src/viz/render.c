@@ -12,6 +12,16 @@
 #include "viz_draw.spv.h"
 
 #define BINDINGS 5
+
+/* the push constants of viz_draw.comp */
+typedef struct viz_pc {
+    uint32_t W, H, C, t_now, n_strips, swap_rb;
+    uint32_t img_wh, img_c_curves;
+    int32_t rects[VIZ_MAX_STRIPS + 3][4];
+    float chance;
+    uint32_t off_img, off_curve, pad;
+} viz_pc;
+_Static_assert(sizeof(viz_pc) <= 128, "push constants must fit in 128 bytes");
 #define CURVE_MAX 4096 /* plot columns */
 
 const uint8_t viz_square_rgb[3] = {242, 38, 26}; /* SQUARE and RING in viz_draw.comp */
@@ -126,7 +136,8 @@ int viz_render_create(vk_ctx *vk, int C, int img_w, int img_h, int img_c, int n_
                       bool host_pixels, viz_render **out)
 {
     *out = NULL;
-    if (C < 1 || img_w < 1 || img_h < 1 || (img_c != 1 && img_c != 3) || n_strips < 1 ||
+    if (C < 1 || img_w < 1 || img_h < 1 || img_w > 65535 || img_h > 65535 ||
+        (img_c != 1 && img_c != 3) || n_strips < 1 ||
         n_strips > VIZ_MAX_STRIPS) {
         vsml_err("viz: cannot show %d classes, a %dx%dx%d image and %d strips", C, img_c,
                  img_h, img_w, n_strips);
@@ -150,10 +161,10 @@ int viz_render_create(vk_ctx *vk, int C, int img_w, int img_h, int img_c, int n_
     r->off_curve = r->off_img + (size_t)img_w * img_h * img_c;
     r->frame_words = r->off_curve + (size_t)VIZ_MAX_CURVES * CURVE_MAX;
     const uint32_t mode[2] = {0, 1};
-    if (vk_pipe_create(vk, &r->cols, spv_viz_draw, sizeof(spv_viz_draw), BINDINGS, 0, &mode[0],
-                       1, "viz_draw (columns)") != 0 ||
-        vk_pipe_create(vk, &r->pipe, spv_viz_draw, sizeof(spv_viz_draw), BINDINGS, 0, &mode[1],
-                       1, "viz_draw") != 0 ||
+    if (vk_pipe_create(vk, &r->cols, spv_viz_draw, sizeof(spv_viz_draw), BINDINGS,
+                       sizeof(viz_pc), &mode[0], 1, "viz_draw (columns)") != 0 ||
+        vk_pipe_create(vk, &r->pipe, spv_viz_draw, sizeof(spv_viz_draw), BINDINGS,
+                       sizeof(viz_pc), &mode[1], 1, "viz_draw") != 0 ||
         vk_buf_create(vk, &r->frame, r->frame_words * 4, VK_BUF_HOST, "viz frame") != 0 ||
         vk_buf_create(vk, &r->cells, (VkDeviceSize)VIZ_MAX_STRIPS * VIZ_STEPS * (C + 1) * 4,
                       VK_BUF_DEVICE, "viz columns") != 0 ||
@@ -398,15 +409,31 @@ int viz_render_update(viz_render *r, const viz_state *st, const viz_text *text)
 
 void viz_render_record(viz_render *r, VkCommandBuffer cb)
 {
+    const uint32_t *h = r->frame.map;
+    const viz_layout *l = &r->lay;
+    viz_pc pc = {.W = h[VIZ_H_WIDTH], .H = h[VIZ_H_HEIGHT], .C = h[VIZ_H_CLASSES],
+                 .t_now = h[VIZ_H_T_NOW], .n_strips = h[VIZ_H_N_STRIPS],
+                 .swap_rb = h[VIZ_H_SWAP_RB],
+                 .img_wh = h[VIZ_H_IMG_W] | h[VIZ_H_IMG_H] << 16,
+                 .img_c_curves = h[VIZ_H_IMG_C] | h[VIZ_H_N_CURVES] << 16,
+                 .off_img = h[VIZ_H_OFF_IMG], .off_curve = h[VIZ_H_OFF_CURVE]};
+    memcpy(&pc.chance, &h[VIZ_H_CHANCE], 4);
+    for (int s = 0; s < VIZ_MAX_STRIPS; s++)
+        memcpy(pc.rects[s], l->strip[s], sizeof(pc.rects[s]));
+    memcpy(pc.rects[VIZ_MAX_STRIPS], l->img, sizeof(pc.rects[0]));
+    memcpy(pc.rects[VIZ_MAX_STRIPS + 1], l->plot, sizeof(pc.rects[0]));
+    memcpy(pc.rects[VIZ_MAX_STRIPS + 2], l->cbar, sizeof(pc.rects[0]));
     vk_cmd_barrier(cb); /* the engine's outputs are written before */
     vkCmdBindPipeline(cb, VK_PIPELINE_BIND_POINT_COMPUTE, r->cols.pipe);
     vkCmdBindDescriptorSets(cb, VK_PIPELINE_BIND_POINT_COMPUTE, r->cols.layout, 0, 1, &r->set,
                             0, NULL);
+    vkCmdPushConstants(cb, r->cols.layout, VK_SHADER_STAGE_COMPUTE_BIT, 0, sizeof(pc), &pc);
     vkCmdDispatch(cb, (VIZ_STEPS + VIZ_WG - 1) / VIZ_WG, 1, 1);
     vk_cmd_barrier(cb);
     vkCmdBindPipeline(cb, VK_PIPELINE_BIND_POINT_COMPUTE, r->pipe.pipe);
     vkCmdBindDescriptorSets(cb, VK_PIPELINE_BIND_POINT_COMPUTE, r->pipe.layout, 0, 1, &r->set,
                             0, NULL);
+    vkCmdPushConstants(cb, r->pipe.layout, VK_SHADER_STAGE_COMPUTE_BIT, 0, sizeof(pc), &pc);
     vkCmdDispatch(cb, (uint32_t)(r->lay.width + VIZ_WG - 1) / VIZ_WG,
                   (uint32_t)(r->lay.height + VIZ_WG - 1) / VIZ_WG, 1);
     vk_cmd_barrier(cb);
