@@ -143,7 +143,8 @@ vec3 strip_pixel(uint s, ivec2 p, ivec4 r)
 
 vec3 image_pixel(ivec2 p, ivec4 r)
 {
-    int iw = int(pc.img_wh & 0xffffu), ih = int(pc.img_wh >> 16), ic = int(pc.img_c_curves & 0xffffu);
+    int iw = int(pc.img_wh & 0xffffu), ih = int(pc.img_wh >> 16);
+    int ic = int(pc.img_c_curves & 0xffffu);
     int x = idiv((p.x - r.x) * iw, r.z - r.x), y = idiv((p.y - r.y) * ih, r.w - r.y);
     uint base = pc.off_img + uint(y * iw + x);
     if (ic < 3)

@@ -275,7 +275,8 @@ static void describe(const app *a, const char *status, double steps_s, double fp
     for (int k = 0, n = 0; k <= s->cfg.n_layers; k++)
         n += snprintf(layers + n, sizeof(layers) - (size_t)n, "%s%d", k ? "x" : "",
                       s->cfg.sizes[k]);
-    snprintf(tx->title, sizeof(tx->title), "VSML on %.40s (%.40s), parameters %.100s, learner seed %llu",
+    snprintf(tx->title, sizeof(tx->title),
+             "VSML on %.40s (%.40s), parameters %.100s, learner seed %llu",
              s->ds_name, layers, a->param_path, (unsigned long long)a->seed);
     char rate[48] = "";
     if (speed > 0)
@@ -415,7 +416,8 @@ static int run_window(app *a, viz_window *w)
             case VIZ_KEY_FASTER:
             case VIZ_KEY_SLOWER:
                 si += k == VIZ_KEY_FASTER ? 1 : -1;
-                si = si < 0 ? 0 : si >= (int)VSML_ARRAY_SIZE(speeds) ? (int)VSML_ARRAY_SIZE(speeds) - 1 : si;
+                si = si < 0 ? 0 : si;
+                si = si < (int)VSML_ARRAY_SIZE(speeds) ? si : (int)VSML_ARRAY_SIZE(speeds) - 1;
                 printf("viz: speed %d steps/s\n", speeds[si]);
                 break;
             case VIZ_KEY_RESET:
@@ -441,14 +443,14 @@ static int run_window(app *a, viz_window *w)
         int n = 0;
         if (single) {
             n = single;
-        } else if (!paused) {
+        } else if (!paused && a->t < a->T) {
             debt += speeds[si] * (now - last);
             n = (int)debt;
             int cap = a->step_s > 0 ? (int)(FRAME_BUDGET_S / a->step_s) : 1;
             cap = cap < 1 ? 1 : cap;
             if (n > cap) {
                 n = cap;
-                debt = 0.0; /* the device cannot keep up: no backlog */
+                debt = n; /* the device cannot keep up: no backlog */
             }
             debt -= n;
         }
