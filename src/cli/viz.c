@@ -278,12 +278,11 @@ static void describe(const app *a, const char *status, double steps_s, double fp
     snprintf(tx->title, sizeof(tx->title),
              "VSML on %.40s (%.40s), parameters %.100s, learner seed %llu",
              s->ds_name, layers, a->param_path, (unsigned long long)a->seed);
-    char rate[48] = "";
+    char rate[64] = ""; /* window only */
     if (speed > 0)
-        snprintf(rate, sizeof(rate), "   speed %d steps/s", speed);
-    snprintf(tx->status, sizeof(tx->status),
-             "step %d of %d   %.1f steps/s   %.1f frames/s%s   %s", a->t, a->T, steps_s, fps,
-             rate, status);
+        snprintf(rate, sizeof(rate), "   %.1f frames/s   speed %d steps/s", fps, speed);
+    snprintf(tx->status, sizeof(tx->status), "step %d of %d   %.1f steps/s%s   %s", a->t, a->T,
+             steps_s, rate, status);
     snprintf(tx->strip[0], sizeof(tx->strip[0]),
              "VSML: output probabilities (square: true class, ring: prediction)");
     if (a->has_base)
