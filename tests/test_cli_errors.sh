@@ -4,23 +4,7 @@
 exe="$1"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-fails=0
-pass=0
-
-expect_error() {
-    name="$1"; shift
-    "$@" >"$tmp/out" 2>"$tmp/err"
-    rc=$?
-    n=$(grep -c '^vsml-vk: error:' "$tmp/err")
-    if [ "$rc" -eq 0 ] || [ "$rc" -ge 128 ] || [ "$n" -ne 1 ] ||
-       grep -qE 'Sanitizer|runtime error|Segmentation' "$tmp/err"; then
-        echo "FAIL: $name (exit $rc, $n error lines)"; cat "$tmp/err"
-        fails=$((fails + 1))
-    else
-        echo "ok: $name: $(cat "$tmp/err")"
-        pass=$((pass + 1))
-    fi
-}
+. "$(dirname "$0")/cli_expect.sh"
 
 small="--dataset sumsign --input-dim 4 --layers 4,2 --steps 3"
 "$exe" rollout $small --seed 3 --out "$tmp/out.safetensors" >/dev/null 2>&1 || {

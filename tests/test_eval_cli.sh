@@ -7,24 +7,7 @@ mkparams="$2"
 src="$3"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-fails=0
-pass=0
-
-fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
-
-expect_error() {
-    name="$1"; shift
-    "$@" >"$tmp/out" 2>"$tmp/err"
-    rc=$?
-    n=$(grep -c '^vsml-vk: error:' "$tmp/err")
-    if [ "$rc" -eq 0 ] || [ "$rc" -ge 128 ] || [ "$n" -ne 1 ] ||
-       grep -qE 'Sanitizer|runtime error|Segmentation' "$tmp/err"; then
-        fail "$name (exit $rc, $n error lines)"; cat "$tmp/err"
-    else
-        echo "ok: $name: $(cat "$tmp/err")"
-        pass=$((pass + 1))
-    fi
-}
+. "$(dirname "$0")/cli_expect.sh"
 
 tiny="--input-dim 4 --steps 100 --seeds 4 --window 20"
 "$mkparams" "$tmp/p2.safetensors" 4,3,2 per-layer || fail "mkparams per-layer"

@@ -31,6 +31,13 @@ typedef struct vsml_engine_params {
     int max_chunk_episodes;   /* 0 = as many as the device limits allow */
     int steps_per_dispatch;   /* 0 = default (64) */
     enum vsml_kernel kernel;
+    /* For a window on the engine's device (vsml-vk viz), else NULL/0/false:
+     * extra instance extensions, VK_KHR_swapchain, and a filter of the
+     * queue family (VkInstance, VkPhysicalDevice as pointers). */
+    const char *const *instance_exts;
+    uint32_t n_instance_exts;
+    bool swapchain;
+    int (*present_ok)(void *instance, void *phys, uint32_t family);
 } vsml_engine_params;
 
 int vsml_engine_create(vsml_engine **out, const vsml_engine_params *params);
@@ -105,5 +112,14 @@ typedef struct vsml_pop_plan_info {
     int chunks;
 } vsml_pop_plan_info;
 void vsml_pop_plan(const vsml_pop *pop, vsml_pop_plan_info *out);
+
+/* For renderers on the engine's device (vsml-vk viz; src/vk/vk.h): the
+ * engine's Vulkan context, and the device buffer holding the outputs of
+ * episode r (T x C floats from byte *offset, written by vsml_pop_run) or NULL
+ * when the population does not write VSML_POP_LOGITS. */
+struct vk_ctx;
+struct vk_buf;
+struct vk_ctx *vsml_engine_vk(vsml_engine *eng);
+const struct vk_buf *vsml_pop_logits_buf(const vsml_pop *pop, int r, uint64_t *offset);
 
 #endif

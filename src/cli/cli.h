@@ -32,6 +32,16 @@ typedef struct cli_model_opts {
     {"per-layer", OPT_FLAG, &(m).per_layer, "one parameter block per layer", 1, 0},             \
     {"clip", OPT_FLOAT, &(m).clip, "clip cell states to [-clip, clip] (0 = off)", 0, 1e6}
 
+/* The option-table rows of where a dataset comes from, for option structs
+ * with the fields data_dir, images, labels (const char *), test_split
+ * (bool) and synth_dim (int). */
+#define CLI_DATA_OPT_ROWS(o)                                                                    \
+    {"data-dir", OPT_STR, &(o).data_dir, "where IDX datasets live", 1, 0},                       \
+    {"images", OPT_STR, &(o).images, "IDX image file (dataset idx)", 1, 0},                      \
+    {"labels", OPT_STR, &(o).labels, "IDX label file (dataset idx)", 1, 0},                      \
+    {"test-split", OPT_FLAG, &(o).test_split, "use the test files of an IDX dataset", 1, 0},     \
+    {"input-dim", OPT_INT, &(o).synth_dim, "input size of synthetic datasets (784)", 1, 1 << 20}
+
 /* Fills cfg from the options and the dataset's shape. */
 int cli_model_config(const cli_model_opts *o, const vsml_dataset *ds, vsml_model_config *cfg);
 
@@ -39,5 +49,13 @@ int cli_model_config(const cli_model_opts *o, const vsml_dataset *ds, vsml_model
  * initial state); arrays are malloc'ed. */
 int cli_make_streams(const vsml_dataset *ds, int n_streams, int T, uint64_t seed,
                      int32_t **stream);
+
+/* The shipped learner, assets/learner.safetensors, looked for in the
+ * current directory and then in the source tree: its path in path, 0 when
+ * found, else -1 (nothing logged). */
+#define CLI_DEFAULT_PARAMS "assets/learner.safetensors"
+int cli_default_params(char *path, size_t n);
+
+int cmd_viz(int argc, char **argv);
 
 #endif

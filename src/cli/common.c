@@ -1,10 +1,14 @@
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli/args.h"
 #include "cli/cli.h"
 #include "vsml/log.h"
 #include "vsml/rng.h"
+#include "vsml/util.h"
+#include "vsml_config.h"
 
 int cli_model_config(const cli_model_opts *o, const vsml_dataset *ds, vsml_model_config *cfg)
 {
@@ -72,4 +76,15 @@ int cli_make_streams(const vsml_dataset *ds, int n_streams, int T, uint64_t seed
     free(perm);
     *stream = st;
     return 0;
+}
+
+int cli_default_params(char *path, size_t n)
+{
+    const char *cands[] = {CLI_DEFAULT_PARAMS, VSML_SOURCE_ROOT "/" CLI_DEFAULT_PARAMS};
+    for (size_t i = 0; i < VSML_ARRAY_SIZE(cands); i++)
+        if (access(cands[i], R_OK) == 0) {
+            snprintf(path, n, "%s", cands[i]);
+            return 0;
+        }
+    return -1;
 }

@@ -20,7 +20,7 @@
 #include "vsml_config.h"
 
 #define MAX_DATASETS 16
-#define DEFAULT_PARAMS "assets/learner.safetensors"
+#define DEFAULT_PARAMS CLI_DEFAULT_PARAMS
 #define NO_SEED UINT64_MAX
 #define SYNTH_MAX_EXAMPLES 20000
 
@@ -142,13 +142,10 @@ static int resolve_params(eval_ctx *cx)
         snprintf(cx->param_path, sizeof(cx->param_path), "%s", o->params ? o->params : "");
         return 0;
     }
-    const char *cands[] = {DEFAULT_PARAMS, VSML_SOURCE_ROOT "/" DEFAULT_PARAMS};
-    for (size_t i = 0; i < VSML_ARRAY_SIZE(cands); i++)
-        if (access(cands[i], R_OK) == 0) {
-            snprintf(cx->param_path, sizeof(cx->param_path), "%s", cands[i]);
-            o->params = cx->param_path;
-            return 0;
-        }
+    if (cli_default_params(cx->param_path, sizeof(cx->param_path)) == 0) {
+        o->params = cx->param_path;
+        return 0;
+    }
     vsml_err("no parameters to evaluate: pass --params FILE (e.g. from vsml-vk train) or "
              "--init-seed N for fresh ones (%s does not exist)", DEFAULT_PARAMS);
     return -1;

@@ -82,7 +82,10 @@ int vsml_engine_create(vsml_engine **out, const vsml_engine_params *params)
         return -1;
     }
     eng->params = *params;
-    vk_ctx_params vp = {.device = params->device, .validation = params->validation};
+    vk_ctx_params vp = {.device = params->device, .validation = params->validation,
+                        .instance_exts = params->instance_exts,
+                        .n_instance_exts = params->n_instance_exts,
+                        .swapchain = params->swapchain, .present_ok = params->present_ok};
     if (vk_ctx_create(&eng->vk, &vp) != 0)
         goto fail;
     const VkPhysicalDeviceLimits *lim = &eng->vk->props.limits;
@@ -685,4 +688,24 @@ void vsml_pop_plan(const vsml_pop *pop, vsml_pop_plan_info *out)
     out->workgroup_size = pop->wg;
     out->steps_per_dispatch = pop->steps_per_dispatch;
     out->chunks = pop->n_chunks;
+}
+
+struct vk_ctx *vsml_engine_vk(vsml_engine *eng)
+{
+    return eng->vk;
+}
+
+const struct vk_buf *vsml_pop_logits_buf(const vsml_pop *pop, int r, uint64_t *offset)
+{
+    if (!(pop->shape.outputs & VSML_POP_LOGITS) || r < 0 || r >= pop->R)
+        return NULL;
+    for (int i = 0; i < pop->n_chunks; i++) {
+        const chunk *c = &pop->chunks[i];
+        if (r < c->ep_base + c->n_eps) {
+            *offset = (uint64_t)(r - c->ep_base) * pop->shape.T *
+                      pop->cfg.sizes[pop->cfg.n_layers] * 4;
+            return &c->logits;
+        }
+    }
+    return NULL;
 }

@@ -100,11 +100,13 @@ static int load_loader(void)
     return state > 0 ? 0 : -1;
 }
 
-static int create_instance(vk_ctx *ctx, bool validation)
+static int create_instance(vk_ctx *ctx, bool validation, const vk_ctx_params *params)
 {
     const char *layers[1];
-    const char *exts[2];
+    const char *exts[2 + 8];
     uint32_t n_layers = 0, n_exts = 0;
+    for (uint32_t i = 0; params && i < params->n_instance_exts && i < 8; i++)
+        exts[n_exts++] = params->instance_exts[i];
     bool portability = has_instance_ext("VK_KHR_portability_enumeration");
     if (validation) {
         if (!has_layer(VALIDATION_LAYER)) {
@@ -217,7 +219,7 @@ static bool contains_ci(const char *hay, const char *needle)
     return nl == 0;
 }
 
-static int pick_device(vk_ctx *ctx, const char *want)
+static int pick_device(vk_ctx *ctx, const char *want, const vk_ctx_params *params)
 {
     VkPhysicalDevice *pds;
     uint32_t n;
@@ -238,6 +240,8 @@ static int pick_device(vk_ctx *ctx, const char *want)
         uint32_t fam, bits;
         if (!compute_queue(pds[i], &fam, &bits) || p.apiVersion < VK_API_VERSION_1_1)
             continue;
+        if (params->present_ok && !params->present_ok(ctx->instance, pds[i], fam))
+            continue;
         if (by_index) {
             if ((long)i == idx)
                 best = (int)i;
@@ -254,7 +258,8 @@ static int pick_device(vk_ctx *ctx, const char *want)
             vsml_err("no usable Vulkan device matches '%s' (%u device(s) present; "
                      "'vsml-vk devices' lists them)", want, n);
         else
-            vsml_err("none of the %u Vulkan device(s) has a compute queue and Vulkan 1.1", n);
+            vsml_err("none of the %u Vulkan device(s) has a compute queue%s and Vulkan 1.1", n,
+                     params->present_ok ? " that can present to the window" : "");
         free(pds);
         return -1;
     }
@@ -266,7 +271,7 @@ static int pick_device(vk_ctx *ctx, const char *want)
 int vk_list_devices(FILE *f)
 {
     vk_ctx ctx = {0};
-    if (load_loader() != 0 || create_instance(&ctx, false) != 0)
+    if (load_loader() != 0 || create_instance(&ctx, false, NULL) != 0)
         return -1;
     VkPhysicalDevice *pds;
     uint32_t n;
@@ -297,7 +302,8 @@ int vk_ctx_create(vk_ctx **out, const vk_ctx_params *params)
     const char *env_val = getenv("VSML_VALIDATION");
     bool validation = params->validation || (env_val && *env_val && strcmp(env_val, "0") != 0);
     const char *want = params->device ? params->device : getenv("VSML_DEVICE");
-    if (load_loader() != 0 || create_instance(ctx, validation) != 0 || pick_device(ctx, want) != 0)
+    if (load_loader() != 0 || create_instance(ctx, validation, params) != 0 ||
+        pick_device(ctx, want, params) != 0)
         goto error;
     vkGetPhysicalDeviceProperties(ctx->phys, &ctx->props);
     vkGetPhysicalDeviceMemoryProperties(ctx->phys, &ctx->mem);
@@ -315,10 +321,13 @@ int vk_ctx_create(vk_ctx **out, const vk_ctx_params *params)
         .queueCount = 1,
         .pQueuePriorities = &prio,
     };
+    const char *swapchain_ext = VK_KHR_SWAPCHAIN_EXTENSION_NAME;
     VkDeviceCreateInfo di = {
         .sType = VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO,
         .queueCreateInfoCount = 1,
         .pQueueCreateInfos = &qi,
+        .enabledExtensionCount = params->swapchain ? 1 : 0,
+        .ppEnabledExtensionNames = &swapchain_ext,
     };
     VK_CHECK(vkCreateDevice(ctx->phys, &di, NULL, &ctx->dev));
     volkLoadDevice(ctx->dev);

@@ -29,6 +29,14 @@ void vk_report(VkResult r, const char *call, const char *file, int line);
 typedef struct vk_ctx_params {
     const char *device;  /* index or name substring; NULL = VSML_DEVICE env or best */
     bool validation;     /* enable VK_LAYER_KHRONOS_validation (or env VSML_VALIDATION=1) */
+    /* For a window on the same device (vsml-vk viz); all optional: extra
+     * instance extensions (the surface ones), VK_KHR_swapchain on the device,
+     * and only devices whose queue family passes present_ok (instance and
+     * physical device handles as pointers). */
+    const char *const *instance_exts;
+    uint32_t n_instance_exts;
+    bool swapchain;
+    int (*present_ok)(void *instance, void *phys, uint32_t family);
 } vk_ctx_params;
 
 typedef struct vk_ctx {

@@ -1,0 +1,45 @@
+#!/bin/sh
+# vsml-vk viz --offscreen: the frame after N steps agrees with what
+# `vsml-vk rollout` reports for the same parameters and seeds (every strip
+# cell's colour and every true-class square, checked by test_viz_check);
+# bad options give one clear error; a build without GLFW says so.
+# usage: test_viz.sh VSML_VK TEST_VIZ_CHECK SOURCE_ROOT HAVE_GLFW(0|1)
+exe="$1"
+check="$2"
+src="$3"
+glfw="$4"
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+. "$(dirname "$0")/cli_expect.sh"
+
+common="--params $src/assets/learner.safetensors --dataset random --input-dim 48 --seed 3 --data-seed 5"
+# 130 steps: the strip shows steps 31..130, so it has scrolled
+"$exe" rollout $common --steps 130 --out "$tmp/r.safetensors" >"$tmp/r.out" 2>&1 ||
+    { cat "$tmp/r.out"; fail "rollout"; }
+"$exe" viz $common --steps 130 --size 1000x560 --baseline sgd --offscreen "$tmp/f.png" \
+    >"$tmp/v.out" 2>&1 || { cat "$tmp/v.out"; fail "viz --offscreen"; }
+cat "$tmp/v.out"
+# the baseline strip goes below; the VSML strip is checked with one strip's
+# layout, so draw the checked frame without it
+"$exe" viz $common --steps 130 --size 1000x560 --offscreen "$tmp/g.png" >"$tmp/v2.out" 2>&1 ||
+    { cat "$tmp/v2.out"; fail "viz --offscreen (one strip)"; }
+[ -s "$tmp/f.png" ] || fail "no PNG with the baseline strip"
+"$check" "$tmp/g.png" "$tmp/r.safetensors" 1000 560 || fail "frame does not match the rollout"
+grep -q "online accuracy $(sed -n 's/.*online accuracy \([0-9.]*\),.*/\1/p' "$tmp/r.out")" \
+    "$tmp/v2.out" || fail "viz and rollout report different accuracies"
+
+expect_error "size too small" "$exe" viz $common --size 100x50 --offscreen "$tmp/x.png"
+expect_error "size not WxH" "$exe" viz $common --size big --offscreen "$tmp/x.png"
+expect_error "bad baseline" "$exe" viz $common --baseline rmsprop --offscreen "$tmp/x.png"
+expect_error "missing dataset" "$exe" viz --dataset mnist --data-dir "$tmp/none" --offscreen "$tmp/x.png"
+expect_error "unwritable PNG" "$exe" viz $common --steps 5 --offscreen "$tmp/no/such/dir/x.png"
+[ -e "$tmp/x.png" ] && fail "a failed viz left $tmp/x.png behind"
+if [ "$glfw" = 1 ]; then
+    expect_error "no display" env -u DISPLAY -u WAYLAND_DISPLAY "$exe" viz $common
+fi
+if [ "$glfw" = 0 ]; then
+    expect_error "no window support" "$exe" viz $common
+    grep -q "no window support" "$tmp/err" || fail "the error does not say 'no window support'"
+fi
+echo "$fails failure(s)"
+[ "$fails" -eq 0 ]
