@@ -17,7 +17,7 @@
 void vsml_bench_rollout_cost(const vsml_model_config *cfg, double episodes, double steps,
                              vsml_bench_cost *out)
 {
-    const double N = VSML_N, M = VSML_M, G = VSML_G, m = cfg->micro_ticks;
+    const double N = vsml_state_size(cfg), M = VSML_M, G = 4 * N, m = cfg->micro_ticks;
     double sweeps = cfg->backward_pass ? 2.0 : 1.0, rt = episodes * steps;
     memset(out, 0, sizeof(*out));
     for (int k = 0; k < cfg->n_layers; k++) {

@@ -156,6 +156,10 @@ static int resolve_config(const train_opts *o, vsml_train_config *c)
         vsml_train_config_set(c, o->sets[i], errs, ERRS_SIZE);
     if (o->steps >= 0)
         c->steps = o->steps;
+    /* state_size = 0: N of the --init-params file (kept in the run's config) */
+    if (!o->resume && o->init_params && c->state_size == 0 &&
+        (c->state_size = vsml_params_file_state_size(o->init_params)) < 0)
+        return -1;
     vsml_train_config_validate(c, errs, ERRS_SIZE);
     if (*errs) {
         vsml_err("invalid configuration:\n  %s", errs);
@@ -322,7 +326,7 @@ static int save_ckpt(const run_state *s)
     snprintf(seed, sizeof(seed), "%" PRIu64, s->c->seed);
     snprintf(hash, sizeof(hash), "%016" PRIx64, vsml_train_config_hash(s->c));
     snprintf(best, sizeof(best), "%.17g", s->best);
-    snprintf(sn, sizeof(sn), "%d", VSML_N);
+    snprintf(sn, sizeof(sn), "%d", vsml_state_size(vsml_trainer_model(tr)));
     snprintf(sm, sizeof(sm), "%d", VSML_M);
     snprintf(sb, sizeof(sb), "%d", vsml_param_blocks(vsml_trainer_model(tr)));
     vsml_st_meta meta[] = {{"format", CKPT_FORMAT}, {"step", step}, {"seed", seed},
