@@ -121,6 +121,11 @@ typedef struct vsml_task_spec {
 int vsml_tasks_build(const vsml_task_source *src, const vsml_task_spec *spec, uint64_t seed,
                      uint32_t step, float *x, int32_t *stream);
 
+/* Streams [j_begin, j_end) only, identical to those rows of the full build,
+ * written from row 0 (stream[row * 2] is the row within this range). */
+int vsml_tasks_build_range(const vsml_task_source *src, const vsml_task_spec *sp,
+                           uint64_t seed, uint32_t step, int j_begin, int j_end, float *x,
+                           int32_t *stream);
 /* ---- the trainer ---- */
 
 typedef struct vsml_trainer vsml_trainer;
@@ -132,6 +137,7 @@ typedef struct vsml_step_info {
     int nonfinite_pairs; /* pairs with a non-finite fitness */
     int first_bad_pair;  /* -1 when none */
     bool updated;        /* false when the update was skipped */
+    double comm_s;       /* of step_s: inside the fitness exchange (scale-out) */
 } vsml_step_info;
 
 typedef struct vsml_eval_info {
@@ -141,6 +147,28 @@ typedef struct vsml_eval_info {
 /* theta0 (param_count floats) is copied; Adam moments start at zero. */
 int vsml_trainer_create(vsml_engine *eng, const vsml_train_config *c, const float *theta0,
                         vsml_trainer **out);
+/* Scale-out (several processes, e.g. MPI ranks): this trainer runs only
+ * pairs [pair_begin, pair_end) on its device. Every pair's noise, data and
+ * initial state depend only on (seed, step, pair), so a pair gives the same
+ * fitness wherever it runs. After the run, exchange() receives this share's
+ * 2 * (pair_end - pair_begin) fitness values (pair-major, + then -; NaN for a
+ * member that went non-finite) and must fill all[2 * pairs] with every
+ * share's values in pair order (MPI_Allgatherv); every process then applies
+ * the same update with the same code as a single process, so the result
+ * does not depend on how the pairs are shared. Returns 0 or -1 (after
+ * logging). no_eval: this process never calls vsml_trainer_eval (no
+ * held-out episodes are built). */
+typedef int (*vsml_fitness_exchange_fn)(void *user, const float *mine, int n_mine, float *all,
+                                        int n_all);
+typedef struct vsml_trainer_share {
+    int pair_begin, pair_end; /* both 0: every pair */
+    bool no_eval;
+    vsml_fitness_exchange_fn exchange; /* NULL only when the share is every pair */
+    void *user;
+} vsml_trainer_share;
+int vsml_trainer_create_share(vsml_engine *eng, const vsml_train_config *c,
+                              const float *theta0, const vsml_trainer_share *share,
+                              vsml_trainer **out);
 void vsml_trainer_destroy(vsml_trainer **tr);
 size_t vsml_trainer_param_count(const vsml_trainer *tr);
 const vsml_model_config *vsml_trainer_model(const vsml_trainer *tr);
@@ -154,4 +182,12 @@ int vsml_trainer_step(vsml_trainer *tr, uint32_t step, vsml_step_info *info);
 /* Meta-test of the unperturbed theta on the held-out episodes. */
 int vsml_trainer_eval(vsml_trainer *tr, vsml_eval_info *info);
 
+/* ---- the run directory's metrics log ---- */
+
+#define VSML_METRICS_MAX_STEP 1000000000L
+/* Keeps, in place, the complete lines (newline-terminated) of text[0, len)
+ * that start with {"step":S with S <= step, in order, and drops every other
+ * line (later steps of a killed run, a torn last line, garbage). Returns the
+ * new length. Never reads past len; text need not be NUL-terminated. */
+size_t vsml_metrics_keep_steps(char *text, size_t len, long step);
 #endif

@@ -75,6 +75,9 @@ int vsml_params_save(const char *path, const vsml_model_config *cfg, const float
 /* Loads into a malloc'ed vector; checks the file against cfg (block count,
  * N, M, every tensor's shape) and reports one clear error on mismatch. */
 int vsml_params_load(const char *path, const vsml_model_config *cfg, float **out);
+/* The same checks on a file already parsed (`path` names it in errors). */
+int vsml_params_from_st(const vsml_st *st, const char *path, const vsml_model_config *cfg,
+                        float **out);
 
 /* Total sub-LSTMs of the network (sum over layers of A_k * B_k). */
 size_t vsml_model_sub_lstms(const vsml_model_config *cfg);
