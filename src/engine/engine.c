@@ -409,7 +409,8 @@ void vsml_pop_destroy(vsml_pop **ppop)
     if (!pop)
         return;
     vk_ctx *vk = pop->eng->vk;
-    vkDeviceWaitIdle(vk->dev);
+    if (!vk->stuck) /* after a fence timeout this would wait forever */
+        vkDeviceWaitIdle(vk->dev);
     for (int i = 0; pop->chunks && i < pop->n_chunks; i++) {
         vk_buf_destroy(vk, &pop->chunks[i].state);
         vk_buf_destroy(vk, &pop->chunks[i].scratch);
