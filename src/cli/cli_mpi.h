@@ -6,8 +6,10 @@
  * device; fitness values are combined with MPI_Allgatherv into the full
  * pair-ordered array and every rank applies the same update. Rank 0 alone
  * touches the run directory. A rank that fails logs its error and aborts
- * the job (MPI_Abort); a collective that waits longer than the watchdog
- * timeout ends the process with a message, so no rank waits forever. */
+ * the job (MPI_Abort); during training, a collective that waits longer
+ * than the watchdog timeout ends the process with a message, so no rank
+ * waits forever for one that is stuck (a device that never finishes is
+ * caught by the fence timeout of src/vk). */
 #ifndef VSML_CLI_MPI_H
 #define VSML_CLI_MPI_H
 #include <stdbool.h>
@@ -21,6 +23,8 @@ typedef struct cli_mpi {
     int *share;       /* [size + 1] pair offsets */
     double comm_s;    /* seconds inside MPI calls since the last cli_mpi_take_comm */
     int timeout_s;    /* watchdog for one collective; 0 = off */
+    bool armed;       /* the watchdog runs (set once training steps begin: setup
+                       * waits for the slowest rank's device and compiler) */
 } cli_mpi;
 
 /* Starts MPI when launched by mpirun (OMPI_COMM_WORLD_SIZE / PMIX_RANK /

@@ -50,7 +50,7 @@ static void on_alarm(int sig)
 
 static void watch(const cli_mpi *m, bool on)
 {
-    if (m->timeout_s > 0)
+    if (m->timeout_s > 0 && m->armed)
         alarm(on ? (unsigned)m->timeout_s : 0);
 }
 

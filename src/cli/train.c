@@ -482,6 +482,7 @@ static int train_loop(run_state *s, FILE *metrics)
     double acc = NAN, total_s = 0;
     long first = s->step;
     bool stop = false;
+    mpi.armed = true;
     while (s->step < c->steps && !stop) {
         vsml_step_info si;
         vsml_eval_info ev;
