@@ -5,6 +5,8 @@ set -eu
 pkgs="build-essential meson ninja-build pkg-config glslang-tools libvulkan-dev
 libvulkan-volk-dev libvulkan1 mesa-vulkan-drivers vulkan-validationlayers
 zlib1g-dev libglfw3-dev libcairo2-dev python3"
+# MPI: vsml-vk train across ranks (meson feature 'mpi') and its tests
+pkgs="$pkgs libopenmpi-dev openmpi-bin"
 missing=""
 for p in $pkgs; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||

@@ -380,6 +380,23 @@ static int load_ckpt(run_state *s, const char *path)
     return rc;
 }
 
+/* Temporary files of atomic writes (NAME.tmp.PID.N) that a killed run left. */
+static void remove_stale_tmp(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return;
+    for (struct dirent *e; (e = readdir(d));) {
+        if (!strstr(e->d_name, ".tmp.") || e->d_name[0] == '.')
+            continue;
+        char p[4096];
+        snprintf(p, sizeof(p), "%s/%s", dir, e->d_name);
+        if (unlink(p) != 0)
+            vsml_warn("cannot remove %s: %s", p, strerror(errno));
+    }
+    closedir(d);
+}
+
 /* The newest checkpoint that loads; older ones are the fallback. */
 static int load_newest(run_state *s)
 {
@@ -390,6 +407,7 @@ static int load_newest(run_state *s)
         ckpt_path(p, sizeof(p), s->dir, steps[i]);
         if (load_ckpt(s, p) == 0) {
             printf("resuming %s from step %ld (%s)\n", s->dir, s->step, p);
+            fflush(stdout);
             return 0;
         }
         vsml_warn("skipping checkpoint %s", p);
@@ -604,7 +622,7 @@ static int run(const train_opts *o, const vsml_train_config *c, const char *dir)
     if (root && !o->resume)
         ready = prepare_dir(dir) != 0 || write_config(dir, c) != 0;
     if (root && o->resume)
-        ready = load_newest(&s) != 0 || truncate_metrics(dir, s.step) != 0 ||
+        ready = (remove_stale_tmp(dir), load_newest(&s) != 0) || truncate_metrics(dir, s.step) != 0 ||
                 write_config(dir, c) != 0;
     if (root && !ready && !(metrics = open_metrics(dir)))
         ready = 1;
