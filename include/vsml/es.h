@@ -176,8 +176,12 @@ const vsml_model_config *vsml_trainer_model(const vsml_trainer *tr);
 float *vsml_trainer_theta(vsml_trainer *tr);
 float *vsml_trainer_adam_m(vsml_trainer *tr);
 float *vsml_trainer_adam_v(vsml_trainer *tr);
-/* Runs ES step `step` (0-based; Adam's count is step + 1). Fails on a
- * non-finite fitness when on_nonfinite = stop. */
+/* Runs ES step `step` (0-based; Adam's count is step + 1). A non-finite
+ * fitness (reported with the step and the first pair) or an update that
+ * would make theta or Adam's moments non-finite (reported with the step and
+ * the parameter) leaves theta, m and v untouched: the step is skipped
+ * (on_nonfinite = skip, a warning) or fails (stop, an error). Test hook:
+ * VSML_FAULT=nan@J makes pair J's fitness NaN on every step. */
 int vsml_trainer_step(vsml_trainer *tr, uint32_t step, vsml_step_info *info);
 /* Meta-test of the unperturbed theta on the held-out episodes. */
 int vsml_trainer_eval(vsml_trainer *tr, vsml_eval_info *info);

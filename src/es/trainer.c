@@ -23,6 +23,7 @@ struct vsml_trainer {
     vsml_trainer_share share;
     int pl;                 /* pairs of this share */
     float *mine, *all;      /* fitness exchange: [2 * pl], [2 * pairs] */
+    float *keep;            /* theta, m, v before an update [3 * n] */
 };
 
 static int alloc_all(vsml_trainer *tr)
@@ -34,6 +35,7 @@ static int alloc_all(vsml_trainer *tr)
     tr->m = calloc(tr->n, 4);
     tr->v = calloc(tr->n, 4);
     tr->g = calloc(tr->n, 4);
+    tr->keep = calloc(3 * tr->n, 4);
     tr->x = malloc(4 * PL * c->T * D);
     tr->stream = malloc(8 * PL * c->T);
     tr->ex = malloc(4 * ER * c->eval_steps * D);
@@ -50,7 +52,7 @@ static int alloc_all(vsml_trainer *tr)
     tr->fm = malloc(4 * P);
     tr->mine = malloc(4 * R);
     tr->all = malloc(8 * P);
-    if (!tr->mine || !tr->all ||!tr->theta || !tr->m || !tr->v || !tr->g || !tr->x || !tr->stream || !tr->ex ||
+    if (!tr->mine || !tr->all || !tr->keep ||!tr->theta || !tr->m || !tr->v || !tr->g || !tr->x || !tr->stream || !tr->ex ||
         !tr->estream || !tr->ep_stream || !tr->ep_init || !tr->eval_ep || !tr->loss_sum ||
         !tr->loss_last || !tr->correct || !tr->nonfinite || !tr->fp || !tr->fm) {
         vsml_err("out of memory for the trainer (%d pairs, T = %d)", c->pairs, c->T);
@@ -168,7 +170,8 @@ void vsml_trainer_destroy(vsml_trainer **ptr)
     vsml_task_source_free(&tr->train_src);
     vsml_task_source_free(&tr->eval_src);
     float *fl[] = {tr->theta, tr->m, tr->v, tr->g, tr->x, tr->ex, tr->loss_sum, tr->loss_last,
-                   tr->correct, tr->nonfinite, tr->fp, tr->fm, tr->mine, tr->all};
+                   tr->correct, tr->nonfinite, tr->fp, tr->fm, tr->mine, tr->all,
+                   tr->keep};
     for (size_t i = 0; i < VSML_ARRAY_SIZE(fl); i++)
         free(fl[i]);
     free(tr->stream);
@@ -221,6 +224,13 @@ static int gather_fitness(vsml_trainer *tr, vsml_step_info *info)
         float f = vsml_fitness(&tr->cfg, tr->loss_sum[r], tr->loss_last[r], tr->c.T);
         tr->mine[r] = tr->nonfinite[r] != 0.0f ? NAN : f;
     }
+    /* test hook: VSML_FAULT=nan@J makes pair J's + member non-finite */
+    const char *f = getenv("VSML_FAULT");
+    if (f && !strncmp(f, "nan@", 4)) {
+        long j = strtol(f + 4, NULL, 10);
+        if (j >= tr->share.pair_begin && j < tr->share.pair_end)
+            tr->mine[2 * (j - tr->share.pair_begin)] = NAN;
+    }
     if (!tr->share.exchange) {
         memcpy(tr->all, tr->mine, sizeof(float) * 2 * (size_t)tr->pl);
         return 0;
@@ -263,6 +273,14 @@ static int collect_fitness(vsml_trainer *tr, vsml_step_info *info)
     return info->nonfinite_pairs;
 }
 
+static size_t first_nonfinite(const vsml_trainer *tr)
+{
+    for (size_t i = 0; i < tr->n; i++)
+        if (!isfinite(tr->theta[i]) || !isfinite(tr->m[i]) || !isfinite(tr->v[i]))
+            return i;
+    return tr->n;
+}
+
 int vsml_trainer_step(vsml_trainer *tr, uint32_t step, vsml_step_info *info)
 {
     double t0 = vsml_now();
@@ -282,9 +300,27 @@ int vsml_trainer_step(vsml_trainer *tr, uint32_t step, vsml_step_info *info)
         if (vsml_es_gradient(&tr->es, tr->n, tr->c.seed, step, tr->c.pairs, tr->fp, tr->fm,
                              tr->g, NULL) != 0)
             return -1;
+        /* keep the old state until the update is known to be finite */
+        memcpy(tr->keep, tr->theta, 4 * tr->n);
+        memcpy(tr->keep + tr->n, tr->m, 4 * tr->n);
+        memcpy(tr->keep + 2 * tr->n, tr->v, 4 * tr->n);
         info->grad_norm = vsml_es_adam(&tr->es, tr->n, (uint64_t)step + 1, tr->theta, tr->m,
                                        tr->v, tr->g);
-        info->updated = true;
+        size_t bad = first_nonfinite(tr);
+        if (bad < tr->n) {
+            memcpy(tr->theta, tr->keep, 4 * tr->n);
+            memcpy(tr->m, tr->keep + tr->n, 4 * tr->n);
+            memcpy(tr->v, tr->keep + 2 * tr->n, 4 * tr->n);
+            if (!strcmp(tr->c.on_nonfinite, "stop")) {
+                vsml_err("step %u: the update made parameter %zu (or its Adam moments) "
+                         "non-finite; stopping (on_nonfinite = stop)", step, bad);
+                return -1;
+            }
+            vsml_warn("step %u: the update made parameter %zu (or its Adam moments) "
+                      "non-finite; update skipped", step, bad);
+        } else {
+            info->updated = true;
+        }
     }
     info->step_s = vsml_now() - t0;
     info->episodes_per_s = 2.0 * tr->c.pairs / info->step_s;
