@@ -1,6 +1,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "vk/vk.h"
 #include "vsml/engine.h"
@@ -301,6 +302,12 @@ static int check_heap(const vsml_pop *pop, uint64_t fixed)
         if ((vk->mem.memoryHeaps[i].flags & VK_MEMORY_HEAP_DEVICE_LOCAL_BIT) &&
             vk->mem.memoryHeaps[i].size > heap)
             heap = vk->mem.memoryHeaps[i].size;
+    /* a CPU device (lavapipe: 2 GiB reported) allocates host memory */
+    if (vk->props.deviceType == VK_PHYSICAL_DEVICE_TYPE_CPU) {
+        long pages = sysconf(_SC_PHYS_PAGES), psize = sysconf(_SC_PAGESIZE);
+        if (pages > 0 && psize > 0 && (uint64_t)pages * (uint64_t)psize > heap)
+            heap = (uint64_t)pages * (uint64_t)psize;
+    }
     if (heap > 0 && need > heap) {
         vsml_err("the population of %llu episodes needs %.1f GiB of device memory but %s has "
                  "%.1f GiB: use fewer episodes (pairs) or smaller layers",
