@@ -372,9 +372,18 @@ static int load_ckpt(run_state *s, const char *path)
     else if (!copy_tensor(&st, path, "theta", vsml_trainer_theta(s->tr), n) &&
              !copy_tensor(&st, path, "adam_m", vsml_trainer_adam_m(s->tr), n) &&
              !copy_tensor(&st, path, "adam_v", vsml_trainer_adam_v(s->tr), n)) {
-        s->step = strtol(step, NULL, 10);
-        s->best = strtod(best, NULL);
-        rc = 0;
+        char *e1, *e2;
+        long st_step = strtol(step, &e1, 10);
+        double st_best = strtod(best, &e2);
+        if (!*step || *e1 || st_step < 0 || st_step > VSML_METRICS_MAX_STEP || !*best || *e2 ||
+            !(st_best >= -1 && st_best <= 1))
+            vsml_err("checkpoint %s: step '%s' or best_accuracy '%s' is out of range", path,
+                     step, best);
+        else {
+            s->step = st_step;
+            s->best = st_best;
+            rc = 0;
+        }
     }
     vsml_st_free(&st);
     return rc;
