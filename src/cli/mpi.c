@@ -24,6 +24,7 @@ static const char *launcher_size(void)
     return v;
 }
 
+#if VSML_HAVE_MPI
 /* ---- logging with the rank in front ---- */
 
 static int log_rank;
@@ -53,6 +54,8 @@ static void watch(const cli_mpi *m, bool on)
     if (m->timeout_s > 0 && m->armed)
         alarm(on ? (unsigned)m->timeout_s : 0);
 }
+
+#endif
 
 int cli_mpi_init(cli_mpi *m)
 {
