@@ -89,6 +89,9 @@ int cli_mpi_init(cli_mpi *m)
     log_rank = m->rank;
     if (m->size > 1)
         vsml_log_set_callback(rank_log, NULL);
+    /* every rank sees the same fitness: rank 0 alone warns about it */
+    if (m->rank > 0 && vsml_log_get_level() > VSML_LOG_ERROR)
+        vsml_log_set_level(VSML_LOG_ERROR);
     watchdog_len = (size_t)snprintf(watchdog_msg, sizeof(watchdog_msg),
                                     "vsml-vk [rank %d]: error: no answer from the other ranks "
                                     "in an MPI collective for too long (--mpi-timeout); "
