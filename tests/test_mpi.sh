@@ -7,7 +7,8 @@
 #          a clear error; the newest checkpoint resumes on 3 ranks to the
 #          same result as an uninterrupted single process.
 #   hang:  a rank stuck on its device makes the others give up
-#          (--mpi-timeout) instead of waiting forever.
+#          (--mpi-timeout) instead of waiting forever; a NaN fitness on
+#          rank 1 is reported by rank 0 with the global pair index.
 #   kill:  kill -9 of one rank ends the job with an error; the newest
 #          checkpoint resumes with another rank count to the same result as
 #          an uninterrupted single process.
@@ -151,6 +152,13 @@ hang)
         { fail "stuck rank (exit $rc after $t s, newest checkpoint '$n')"; cat "$tmp/hang.log"; }
     "$exe" train --resume "$tmp/hang" --steps $((n + 1)) > "$tmp/resume.log" 2>&1 &&
         ok "the stuck run resumes in one process" || { fail "resume the stuck run"; cat "$tmp/resume.log"; }
+    # a NaN fitness on rank 1 (pair 4 of its share 3..5): rank 0 reports the pair
+    mpi 2 "$tmp/rank1.sh" VSML_FAULT=nan@4 "$exe" train --config "$tmp/tiny.cfg" \
+        --run "$tmp/nan" --steps 2 > "$tmp/nan.log" 2>&1 &&
+        [ "$(grep -c 'rank 0\]: warning: step [01]: non-finite fitness in 1 pair(s), first pair 4; update skipped' "$tmp/nan.log")" -eq 2 ] &&
+        [ "$(grep -c '"grad_norm":0,.*"nonfinite_pairs":1' "$tmp/nan/metrics.jsonl")" -eq 2 ] &&
+        ok "NaN fitness on rank 1: rank 0 skips steps 0 and 1 naming pair 4" ||
+        { fail "NaN fitness on rank 1"; cat "$tmp/nan.log"; }
     ;;
 *)
     echo "usage: test_mpi.sh VSML_VK same|fault|hang|kill"; exit 2 ;;
