@@ -14,6 +14,10 @@
 #          an uninterrupted single process.
 # lavapipe's worker threads hang when mpirun binds a rank to one core, so
 # the tests use --bind-to none (a GPU does not care).
+# One node: no ssh launcher needed; no single-copy (CMA) transfers, which
+# containers without ptrace rights refuse.
+export OMPI_MCA_plm="${OMPI_MCA_plm:-isolated}"
+export OMPI_MCA_btl_vader_single_copy_mechanism="${OMPI_MCA_btl_vader_single_copy_mechanism:-none}"
 exe="$1"
 mode="$2"
 tmp=$(mktemp -d)
