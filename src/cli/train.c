@@ -3,7 +3,9 @@
  * keep_checkpoints), best.safetensors and final.safetensors (parameter files
  * that `vsml-vk rollout --params` reads). --resume continues bitwise
  * identically from the newest complete checkpoint. */
+#define _GNU_SOURCE /* sched_getaffinity */
 #include <dirent.h>
+#include <sched.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
@@ -595,6 +597,19 @@ static int share_state(run_state *s)
     return 0;
 }
 
+/* llvmpipe's worker threads hang when mpirun binds a rank to one core
+ * (its default for 2 ranks); the fence timeout would only end it later. */
+static void warn_bound_cpu_device(const vsml_engine *eng)
+{
+    vsml_device_info info;
+    cpu_set_t set;
+    vsml_engine_info(eng, &info);
+    if (mpi.size > 1 && !strcmp(info.type, "CPU") &&
+        sched_getaffinity(0, sizeof(set), &set) == 0 && CPU_COUNT(&set) == 1)
+        vsml_warn("rank %d is bound to one CPU core and runs on %s, whose threads then hang: "
+                  "start mpirun with --bind-to none", mpi.rank, info.name);
+}
+
 /* 0 when every rank got here with rc 0; a rank that did not says why
  * itself, the others end quietly with the same status. */
 static int all_ok(int rc)
@@ -626,6 +641,7 @@ static int run(const train_opts *o, const vsml_train_config *c, const char *dir)
                vsml_trainer_create_share(eng, c, theta0, &sh, &s.tr) != 0;
     if (all_ok(made) != 0)
         goto out;
+    warn_bound_cpu_device(eng);
     /* the directory appears only once the data and the devices are ready */
     int ready = 0;
     if (root && !o->resume)
