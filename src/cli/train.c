@@ -398,8 +398,11 @@ static void remove_stale_tmp(const char *dir)
     if (!d)
         return;
     for (struct dirent *e; (e = readdir(d));) {
-        if (!strstr(e->d_name, ".tmp.") || e->d_name[0] == '.')
-            continue;
+        const char *t = strstr(e->d_name, ".tmp.");
+        size_t pid_n = t ? strspn(t + 5, "0123456789") : 0;
+        if (!t || e->d_name[0] == '.' || pid_n == 0 || t[5 + pid_n] != '.' ||
+            t[6 + pid_n] == 0 || strspn(t + 6 + pid_n, "0123456789") != strlen(t + 6 + pid_n))
+            continue; /* only NAME.tmp.<pid>.<n>, as vsml_write_pieces_atomic names them */
         char p[4096];
         snprintf(p, sizeof(p), "%s/%s", dir, e->d_name);
         if (unlink(p) != 0)
@@ -510,8 +513,8 @@ static int train_loop(run_state *s, FILE *metrics)
     bool tty = isatty(STDOUT_FILENO) && mpi.rank == 0, root = mpi.rank == 0;
     double acc = NAN, total_s = 0;
     long first = s->step;
-    bool stop = false;
     mpi.armed = true;
+    bool stop = cli_mpi_agree(&mpi, stop_requested ? 1 : 0) != 0;
     while (s->step < c->steps && !stop) {
         vsml_step_info si;
         vsml_eval_info ev;
