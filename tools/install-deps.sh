@@ -8,6 +8,8 @@ zlib1g-dev libglfw3-dev libcairo2-dev python3 libjson-c-dev
 python3-numpy python3-torch libopenblas0-pthread"
 # vsml-vk viz: the text font, and the window test (Xvfb, xdotool, ImageMagick)
 pkgs="$pkgs fonts-dejavu-core xvfb xdotool imagemagick"
+# MPI: vsml-vk train across ranks (meson feature 'mpi') and its tests
+pkgs="$pkgs libopenmpi-dev openmpi-bin"
 missing=""
 for p in $pkgs; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||

@@ -43,6 +43,12 @@ int vsml_idx_parse_labels(const uint8_t *buf, size_t len, const char *what,
 int vsml_read_file_maybe_gz(const char *path, size_t max_bytes, uint8_t **buf,
                             size_t *len);
 
+/* The same for bytes already in memory (`what` names them): when *buf
+ * starts with the gzip magic it is replaced by its decompressed content
+ * (the old buffer is freed); otherwise it stays. Fails, leaving *buf to the
+ * caller, when the (decompressed) size exceeds max_bytes or the stream is
+ * corrupt. */
+int vsml_gunzip_if_needed(uint8_t **buf, size_t *len, size_t max_bytes, const char *what);
 /* Load an IDX image/label pair (raw or .gz). n_classes = max label + 1
  * unless the caller overrides it afterwards. */
 int vsml_idx_load(const char *images_path, const char *labels_path,

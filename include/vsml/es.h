@@ -122,6 +122,11 @@ typedef struct vsml_task_spec {
 int vsml_tasks_build(const vsml_task_source *src, const vsml_task_spec *spec, uint64_t seed,
                      uint32_t step, float *x, int32_t *stream);
 
+/* Streams [j_begin, j_end) only, identical to those rows of the full build,
+ * written from row 0 (stream[row * 2] is the row within this range). */
+int vsml_tasks_build_range(const vsml_task_source *src, const vsml_task_spec *sp,
+                           uint64_t seed, uint32_t step, int j_begin, int j_end, float *x,
+                           int32_t *stream);
 /* ---- the trainer ---- */
 
 typedef struct vsml_trainer vsml_trainer;
@@ -133,6 +138,7 @@ typedef struct vsml_step_info {
     int nonfinite_pairs; /* pairs with a non-finite fitness */
     int first_bad_pair;  /* -1 when none */
     bool updated;        /* false when the update was skipped */
+    double comm_s;       /* of step_s: inside the fitness exchange (scale-out) */
 } vsml_step_info;
 
 typedef struct vsml_eval_info {
@@ -142,6 +148,28 @@ typedef struct vsml_eval_info {
 /* theta0 (param_count floats) is copied; Adam moments start at zero. */
 int vsml_trainer_create(vsml_engine *eng, const vsml_train_config *c, const float *theta0,
                         vsml_trainer **out);
+/* Scale-out (several processes, e.g. MPI ranks): this trainer runs only
+ * pairs [pair_begin, pair_end) on its device. Every pair's noise, data and
+ * initial state depend only on (seed, step, pair), so a pair gives the same
+ * fitness wherever it runs. After the run, exchange() receives this share's
+ * 2 * (pair_end - pair_begin) fitness values (pair-major, + then -; NaN for a
+ * member that went non-finite) and must fill all[2 * pairs] with every
+ * share's values in pair order (MPI_Allgatherv); every process then applies
+ * the same update with the same code as a single process, so the result
+ * does not depend on how the pairs are shared. Returns 0 or -1 (after
+ * logging). no_eval: this process never calls vsml_trainer_eval (no
+ * held-out episodes are built). */
+typedef int (*vsml_fitness_exchange_fn)(void *user, const float *mine, int n_mine, float *all,
+                                        int n_all);
+typedef struct vsml_trainer_share {
+    int pair_begin, pair_end; /* both 0: every pair */
+    bool no_eval;
+    vsml_fitness_exchange_fn exchange; /* NULL only when the share is every pair */
+    void *user;
+} vsml_trainer_share;
+int vsml_trainer_create_share(vsml_engine *eng, const vsml_train_config *c,
+                              const float *theta0, const vsml_trainer_share *share,
+                              vsml_trainer **out);
 void vsml_trainer_destroy(vsml_trainer **tr);
 size_t vsml_trainer_param_count(const vsml_trainer *tr);
 const vsml_model_config *vsml_trainer_model(const vsml_trainer *tr);
@@ -149,10 +177,22 @@ const vsml_model_config *vsml_trainer_model(const vsml_trainer *tr);
 float *vsml_trainer_theta(vsml_trainer *tr);
 float *vsml_trainer_adam_m(vsml_trainer *tr);
 float *vsml_trainer_adam_v(vsml_trainer *tr);
-/* Runs ES step `step` (0-based; Adam's count is step + 1). Fails on a
- * non-finite fitness when on_nonfinite = stop. */
+/* Runs ES step `step` (0-based; Adam's count is step + 1). A non-finite
+ * fitness (reported with the step and the first pair) or an update that
+ * would make theta or Adam's moments non-finite (reported with the step and
+ * the parameter) leaves theta, m and v untouched: the step is skipped
+ * (on_nonfinite = skip, a warning) or fails (stop, an error). Test hook:
+ * VSML_FAULT=nan@J makes pair J's fitness NaN on every step. */
 int vsml_trainer_step(vsml_trainer *tr, uint32_t step, vsml_step_info *info);
 /* Meta-test of the unperturbed theta on the held-out episodes. */
 int vsml_trainer_eval(vsml_trainer *tr, vsml_eval_info *info);
 
+/* ---- the run directory's metrics log ---- */
+
+#define VSML_METRICS_MAX_STEP 1000000000L
+/* Keeps, in place, the complete lines (newline-terminated) of text[0, len)
+ * that start with {"step":S with S <= step, in order, and drops every other
+ * line (later steps of a killed run, a torn last line, garbage). Returns the
+ * new length. Never reads past len; text need not be NUL-terminated. */
+size_t vsml_metrics_keep_steps(char *text, size_t len, long step);
 #endif

@@ -98,6 +98,9 @@ int vsml_params_load(const char *path, const vsml_model_config *cfg, float **out
  * the key), so that front ends can take N from the file; -1 and one error
  * if the file cannot be read or N is not supported. */
 int vsml_params_file_state_size(const char *path);
+/* The same checks on a file already parsed (`path` names it in errors). */
+int vsml_params_from_st(const vsml_st *st, const char *path, const vsml_model_config *cfg,
+                        float **out);
 
 /* Total sub-LSTMs of the network (sum over layers of A_k * B_k). */
 size_t vsml_model_sub_lstms(const vsml_model_config *cfg);

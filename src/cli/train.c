@@ -3,7 +3,9 @@
  * keep_checkpoints), best.safetensors and final.safetensors (parameter files
  * that `vsml-vk rollout --params` reads). --resume continues bitwise
  * identically from the newest complete checkpoint. */
+#define _GNU_SOURCE /* sched_getaffinity */
 #include <dirent.h>
+#include <sched.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
@@ -17,6 +19,7 @@
 
 #include "cli/args.h"
 #include "cli/cli.h"
+#include "cli/cli_mpi.h"
 #include "vsml/es.h"
 #include "vsml/log.h"
 #include "vsml/safetensors.h"
@@ -78,13 +81,16 @@ static const char default_cfg[] =
 #define ERRS_SIZE 8192
 
 typedef struct train_opts {
-    const char *config, *run, *resume, *device, *init_params;
+    const char *config, *run, *resume, *device, *init_params, *share;
     const char *sets[MAX_SETS_ARGS];
-    int n_sets, steps;
+    int n_sets, steps, mpi_timeout;
     bool force, validation, print_config, print_default;
 } train_opts;
 
 static volatile sig_atomic_t stop_requested;
+/* MPI ranks (one process of rank 0 when not under mpirun). Rank 0 alone
+ * prints progress and touches the run directory. */
+static cli_mpi mpi;
 
 static void on_signal(int sig)
 {
@@ -372,12 +378,41 @@ static int load_ckpt(run_state *s, const char *path)
     else if (!copy_tensor(&st, path, "theta", vsml_trainer_theta(s->tr), n) &&
              !copy_tensor(&st, path, "adam_m", vsml_trainer_adam_m(s->tr), n) &&
              !copy_tensor(&st, path, "adam_v", vsml_trainer_adam_v(s->tr), n)) {
-        s->step = strtol(step, NULL, 10);
-        s->best = strtod(best, NULL);
-        rc = 0;
+        char *e1, *e2;
+        long st_step = strtol(step, &e1, 10);
+        double st_best = strtod(best, &e2);
+        if (!*step || *e1 || st_step < 0 || st_step > VSML_METRICS_MAX_STEP || !*best || *e2 ||
+            !(st_best >= -1 && st_best <= 1))
+            vsml_err("checkpoint %s: step '%s' or best_accuracy '%s' is out of range", path,
+                     step, best);
+        else {
+            s->step = st_step;
+            s->best = st_best;
+            rc = 0;
+        }
     }
     vsml_st_free(&st);
     return rc;
+}
+
+/* Temporary files of atomic writes (NAME.tmp.PID.N) that a killed run left. */
+static void remove_stale_tmp(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return;
+    for (struct dirent *e; (e = readdir(d));) {
+        const char *t = strstr(e->d_name, ".tmp.");
+        size_t pid_n = t ? strspn(t + 5, "0123456789") : 0;
+        if (!t || e->d_name[0] == '.' || pid_n == 0 || t[5 + pid_n] != '.' ||
+            t[6 + pid_n] == 0 || strspn(t + 6 + pid_n, "0123456789") != strlen(t + 6 + pid_n))
+            continue; /* only NAME.tmp.<pid>.<n>, as vsml_write_pieces_atomic names them */
+        char p[4096];
+        snprintf(p, sizeof(p), "%s/%s", dir, e->d_name);
+        if (unlink(p) != 0)
+            vsml_warn("cannot remove %s: %s", p, strerror(errno));
+    }
+    closedir(d);
 }
 
 /* The newest checkpoint that loads; older ones are the fallback. */
@@ -390,6 +425,7 @@ static int load_newest(run_state *s)
         ckpt_path(p, sizeof(p), s->dir, steps[i]);
         if (load_ckpt(s, p) == 0) {
             printf("resuming %s from step %ld (%s)\n", s->dir, s->step, p);
+            fflush(stdout);
             return 0;
         }
         vsml_warn("skipping checkpoint %s", p);
@@ -409,17 +445,7 @@ static int truncate_metrics(const char *dir, long step)
         return 0;
     if (read_text(p, METRICS_MAX_BYTES, &text) != 0)
         return -1;
-    size_t len = 0;
-    for (char *line = text, *next; line && *line; line = next) {
-        next = strchr(line, '\n');
-        size_t l = next ? (size_t)(next - line) + 1 : strlen(line);
-        long s;
-        if (sscanf(line, "{\"step\":%ld", &s) == 1 && s <= step && next) {
-            memmove(text + len, line, l);
-            len += l;
-        }
-        next = next ? next + 1 : NULL;
-    }
+    size_t len = vsml_metrics_keep_steps(text, strlen(text), step);
     int rc = vsml_write_file_atomic(p, text, len);
     free(text);
     return rc;
@@ -434,6 +460,8 @@ static void log_metrics(FILE *f, const vsml_step_info *si, const vsml_eval_info 
             "\"nonfinite_pairs\":%d",
             si->step + 1, si->fitness_mean, si->fitness_std, si->grad_norm, si->step_s, si->run_s,
             si->episodes_per_s, si->nonfinite_pairs);
+    if (mpi.size > 1)
+        fprintf(f, ",\"ranks\":%d,\"comm_s\":%.4f", mpi.size, si->comm_s);
     if (ev)
         fprintf(f, ",\"eval_accuracy\":%.6g,\"eval_loss\":%.6g", ev->accuracy, ev->loss);
     fprintf(f, "}\n");
@@ -486,15 +514,23 @@ static int eval_step(run_state *s, vsml_eval_info *ev)
 static int train_loop(run_state *s, FILE *metrics)
 {
     const vsml_train_config *c = s->c;
-    bool tty = isatty(STDOUT_FILENO);
+    bool tty = isatty(STDOUT_FILENO) && mpi.rank == 0, root = mpi.rank == 0;
     double acc = NAN, total_s = 0;
     long first = s->step;
-    while (s->step < c->steps && !stop_requested) {
+    mpi.armed = true;
+    bool stop = cli_mpi_agree(&mpi, stop_requested ? 1 : 0) != 0;
+    while (s->step < c->steps && !stop) {
         vsml_step_info si;
         vsml_eval_info ev;
+        cli_mpi_take_comm(&mpi);
         if (vsml_trainer_step(s->tr, (uint32_t)s->step, &si) != 0)
             return -1;
         s->step++;
+        /* every rank stops after the same step when any of them was asked to */
+        stop = cli_mpi_agree(&mpi, stop_requested ? 1 : 0) != 0;
+        si.comm_s = cli_mpi_take_comm(&mpi);
+        if (!root)
+            continue;
         bool do_eval = c->eval_every > 0 && (s->step % c->eval_every == 0 || s->step == c->steps);
         if (do_eval && eval_step(s, &ev) != 0)
             return -1;
@@ -502,9 +538,12 @@ static int train_loop(run_state *s, FILE *metrics)
         log_metrics(metrics, &si, do_eval ? &ev : NULL);
         total_s += si.step_s;
         progress(s, &si, acc, total_s / (double)(s->step - first), tty);
-        if ((s->step % c->checkpoint_every == 0 || stop_requested) && save_ckpt(s) != 0)
+        if ((s->step % c->checkpoint_every == 0 || stop) && save_ckpt(s) != 0)
             return -1;
     }
+    stop_requested = stop;
+    if (!root)
+        return 0;
     if (tty)
         printf("\n");
     if (stop_requested && s->step == first && save_ckpt(s) != 0)
@@ -551,32 +590,90 @@ static void default_run_dir(char *buf, size_t size)
     snprintf(buf, size, "runs/%s", stamp);
 }
 
+/* Rank 0 decides the state (fresh or from the newest checkpoint); every
+ * rank receives it, so the other ranks need not see the run directory. */
+static int share_state(run_state *s)
+{
+    size_t n = vsml_trainer_param_count(s->tr);
+    if (cli_mpi_bcast(&mpi, &s->step, sizeof(s->step)) != 0 ||
+        cli_mpi_bcast(&mpi, &s->best, sizeof(s->best)) != 0 ||
+        cli_mpi_bcast(&mpi, vsml_trainer_theta(s->tr), 4 * n) != 0 ||
+        cli_mpi_bcast(&mpi, vsml_trainer_adam_m(s->tr), 4 * n) != 0 ||
+        cli_mpi_bcast(&mpi, vsml_trainer_adam_v(s->tr), 4 * n) != 0)
+        return -1;
+    return 0;
+}
+
+/* llvmpipe's worker threads hang when mpirun binds a rank to one core
+ * (its default for 2 ranks); the fence timeout would only end it later. */
+static void warn_bound_cpu_device(const vsml_engine *eng)
+{
+    vsml_device_info info;
+    cpu_set_t set;
+    vsml_engine_info(eng, &info);
+    if (mpi.size > 1 && !strcmp(info.type, "CPU") &&
+        sched_getaffinity(0, sizeof(set), &set) == 0 && CPU_COUNT(&set) == 1)
+        vsml_warn("rank %d is bound to one CPU core and runs on %s, whose threads then hang: "
+                  "start mpirun with --bind-to none", mpi.rank, info.name);
+}
+
+/* 0 when every rank got here with rc 0; a rank that did not says why
+ * itself, the others end quietly with the same status. */
+static int all_ok(int rc)
+{
+    return cli_mpi_agree(&mpi, rc != 0 ? 1 : 0) == 0 ? 0 : -1;
+}
+
 static int run(const train_opts *o, const vsml_train_config *c, const char *dir)
 {
     int rc = 1;
     float *theta0 = NULL;
     vsml_engine *eng = NULL;
     FILE *metrics = NULL;
+    bool root = mpi.rank == 0;
     run_state s = {.c = c, .dir = dir, .step = 0, .best = -1};
-    if (check_dir(o, dir) != 0 || start_state(o, c, &theta0) != 0)
+    char device[256];
+    if (all_ok(root ? check_dir(o, dir) : 0) != 0)
         goto out;
-    vsml_engine_params ep = {.device = o->device, .validation = o->validation};
-    if (vsml_engine_create(&eng, &ep) != 0 || vsml_trainer_create(eng, c, theta0, &s.tr) != 0)
+    if (all_ok(cli_mpi_split(&mpi, c->pairs, o->share)) != 0 ||
+        all_ok(cli_mpi_device(&mpi, o->device, device, sizeof(device))) != 0 ||
+        all_ok(start_state(o, c, &theta0)) != 0)
         goto out;
-    /* the directory appears only once the data and the device are ready */
-    if (!o->resume && (prepare_dir(dir) != 0 || write_config(dir, c) != 0))
+    vsml_engine_params ep = {.device = *device ? device : NULL, .validation = o->validation};
+    vsml_trainer_share sh = {.pair_begin = mpi.share[mpi.rank],
+                             .pair_end = mpi.share[mpi.rank + 1], .no_eval = !root,
+                             .exchange = mpi.size > 1 ? cli_mpi_exchange : NULL,
+                             .user = &mpi};
+    int made = vsml_engine_create(&eng, &ep) != 0 ||
+               vsml_trainer_create_share(eng, c, theta0, &sh, &s.tr) != 0;
+    if (all_ok(made) != 0)
         goto out;
-    if (o->resume && (load_newest(&s) != 0 || truncate_metrics(dir, s.step) != 0 ||
-                      write_config(dir, c) != 0))
+    warn_bound_cpu_device(eng);
+    /* the directory appears only once the data and the devices are ready */
+    int ready = 0;
+    if (root && !o->resume)
+        ready = prepare_dir(dir) != 0 || write_config(dir, c) != 0;
+    if (root && o->resume)
+        ready = (remove_stale_tmp(dir), load_newest(&s) != 0) || truncate_metrics(dir, s.step) != 0 ||
+                write_config(dir, c) != 0;
+    if (root && !ready && !(metrics = open_metrics(dir)))
+        ready = 1;
+    if (all_ok(ready) != 0 || share_state(&s) != 0)
         goto out;
-    if (!(metrics = open_metrics(dir)))
-        goto out;
-    printf("training %s: %d pairs x T %d, %d steps from step %ld, run directory %s\n",
-           c->dataset, c->pairs, c->T, c->steps, s.step, dir);
+    if (root && mpi.size > 1)
+        printf("training %s: %d pairs x T %d on %d MPI ranks (pairs per rank:", c->dataset,
+               c->pairs, c->T, mpi.size);
+    for (int r = 0; root && mpi.size > 1 && r < mpi.size; r++)
+        printf(" %d%s", mpi.share[r + 1] - mpi.share[r], r + 1 < mpi.size ? "" : ")\n");
+    if (root)
+        printf("training %s: %d pairs x T %d, %d steps from step %ld, run directory %s\n",
+               c->dataset, c->pairs, c->T, c->steps, s.step, dir);
     install_signals();
-    if (train_loop(&s, metrics) != 0)
+    if (train_loop(&s, metrics) != 0) {
+        cli_mpi_abort(&mpi, 1);
         goto out;
-    if (!stop_requested && save_ckpt(&s) == 0 && save_params(&s, "final.safetensors") == 0)
+    }
+    if (root && !stop_requested && save_ckpt(&s) == 0 && save_params(&s, "final.safetensors") == 0)
         printf("done: %ld steps; parameters in %s/final.safetensors\n", s.step, dir);
     if (eng && vsml_engine_validation_errors(eng) > 0) {
         vsml_err("the validation layer reported %d error(s)", vsml_engine_validation_errors(eng));
@@ -622,9 +719,72 @@ static int take_sets(int *argc, char **argv, train_opts *o)
     return 0;
 }
 
+/* Rank 0 resolves the configuration (and alone reports its problems);
+ * the other ranks parse its resolved text. */
+static int shared_config(const train_opts *o, vsml_train_config *c)
+{
+    int bad = 0;
+    char *text = NULL;
+    if (mpi.rank == 0)
+        bad = resolve_config(o, c) != 0 || !(text = vsml_train_config_format(c));
+    if (cli_mpi_agree(&mpi, bad) != 0) {
+        free(text);
+        return -1;
+    }
+    if (mpi.size == 1) {
+        free(text);
+        return 0;
+    }
+    uint64_t len = text ? strlen(text) + 1 : 0;
+    cli_mpi_bcast(&mpi, &len, sizeof(len));
+    if (mpi.rank != 0 && !(text = calloc(1, len)))
+        bad = 1;
+    if (cli_mpi_agree(&mpi, bad) != 0)
+        return -1;
+    cli_mpi_bcast(&mpi, text, len);
+    char errs[ERRS_SIZE] = "";
+    if (mpi.rank != 0) {
+        vsml_train_config_default(c);
+        if (vsml_train_config_parse(c, text, "rank 0's configuration", errs, ERRS_SIZE) != 0) {
+            vsml_err("%s", errs);
+            bad = 1;
+        }
+    }
+    free(text);
+    return cli_mpi_agree(&mpi, bad) != 0 ? -1 : 0;
+}
+
+static int train_main(const train_opts *o)
+{
+    vsml_train_config c;
+    if (shared_config(o, &c) != 0)
+        return 2;
+    if (o->print_config && mpi.rank != 0)
+        return 0;
+    if (o->print_config) {
+        char *text = vsml_train_config_format(&c);
+        if (!text)
+            return 1;
+        fputs(text, stdout);
+        free(text);
+        return 0;
+    }
+    char dir[2048];
+    const char *want = o->resume ? o->resume : o->run;
+    if (want && strlen(want) >= sizeof(dir)) {
+        vsml_err("run directory name is too long (%zu characters)", strlen(want));
+        return 2;
+    }
+    if (want)
+        snprintf(dir, sizeof(dir), "%s", want);
+    else
+        default_run_dir(dir, sizeof(dir));
+    return run(o, &c, dir);
+}
+
 int cmd_train(int argc, char **argv)
 {
-    train_opts o = {.steps = -1};
+    train_opts o = {.steps = -1, .mpi_timeout = -1};
     if (take_sets(&argc, argv, &o) != 0)
         return 2;
     const opt opts[] = {
@@ -635,7 +795,9 @@ int cmd_train(int argc, char **argv)
         {"force", OPT_FLAG, &o.force, "start over in an existing run directory", 1, 0},
         {"steps", OPT_INT, &o.steps, "override the number of ES steps", 0, 100000000},
         {"init-params", OPT_STR, &o.init_params, "start from this parameter file instead of a fresh init", 1, 0},
-        {"device", OPT_STR, &o.device, "Vulkan device index or name substring", 1, 0},
+        {"device", OPT_STR, &o.device, "Vulkan device index or name substring; under mpirun a comma-separated list, one per local rank (default: local rank modulo the device count)", 1, 0},
+        {"share", OPT_STR, &o.share, "under mpirun: relative share of the pairs per rank, e.g. 2,1,1 (default equal)", 1, 0},
+        {"mpi-timeout", OPT_INT, &o.mpi_timeout, "under mpirun: seconds a rank may wait in one exchange before it gives up (default 3600, 0 = forever)", 0, 100000000},
         {"validation", OPT_FLAG, &o.validation, "enable the Khronos validation layer", 1, 0},
         {"print-config", OPT_FLAG, &o.print_config, "print the resolved configuration and exit", 1, 0},
         {"print-default", OPT_FLAG, &o.print_default, "print the built-in default configuration and exit", 1, 0},
@@ -652,26 +814,11 @@ int cmd_train(int argc, char **argv)
         vsml_err("--resume %s and --run %s name different directories", o.resume, o.run);
         return 2;
     }
-    vsml_train_config c;
-    if (resolve_config(&o, &c) != 0)
+    if (cli_mpi_init(&mpi) != 0)
         return 2;
-    if (o.print_config) {
-        char *text = vsml_train_config_format(&c);
-        if (!text)
-            return 1;
-        fputs(text, stdout);
-        free(text);
-        return 0;
-    }
-    char dir[2048];
-    const char *want = o.resume ? o.resume : o.run;
-    if (want && strlen(want) >= sizeof(dir)) {
-        vsml_err("run directory name is too long (%zu characters)", strlen(want));
-        return 2;
-    }
-    if (want)
-        snprintf(dir, sizeof(dir), "%s", want);
-    else
-        default_run_dir(dir, sizeof(dir));
-    return run(&o, &c, dir);
+    if (o.mpi_timeout >= 0)
+        mpi.timeout_s = o.mpi_timeout;
+    int rc = train_main(&o);
+    cli_mpi_finalize(&mpi);
+    return rc;
 }

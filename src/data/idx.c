@@ -245,6 +245,25 @@ static size_t compressed_limit(size_t max_bytes)
     return max_bytes > SIZE_MAX - extra ? SIZE_MAX : max_bytes + extra;
 }
 
+int vsml_gunzip_if_needed(uint8_t **buf, size_t *len, size_t max_bytes, const char *what)
+{
+    if (!is_gzip(*buf, *len)) {
+        if (*len > max_bytes) {
+            vsml_err("%s is larger than the limit of %zu bytes", what, max_bytes);
+            return -1;
+        }
+        return 0;
+    }
+    uint8_t *out;
+    size_t out_len;
+    if (gunzip(*buf, *len, max_bytes, what, &out, &out_len) != 0)
+        return -1;
+    free(*buf);
+    *buf = out;
+    *len = out_len;
+    return 0;
+}
+
 int vsml_read_file_maybe_gz(const char *path, size_t max_bytes, uint8_t **buf, size_t *len)
 {
     uint8_t *raw;
@@ -253,19 +272,13 @@ int vsml_read_file_maybe_gz(const char *path, size_t max_bytes, uint8_t **buf, s
     *len = 0;
     if (vsml_read_file(path, compressed_limit(max_bytes), &raw, &raw_len) != 0)
         return -1;
-    if (!is_gzip(raw, raw_len)) {
-        if (raw_len > max_bytes) {
-            vsml_err("%s is larger than the limit of %zu bytes", path, max_bytes);
-            free(raw);
-            return -1;
-        }
-        *buf = raw;
-        *len = raw_len;
-        return 0;
+    if (vsml_gunzip_if_needed(&raw, &raw_len, max_bytes, path) != 0) {
+        free(raw);
+        return -1;
     }
-    int rc = gunzip(raw, raw_len, max_bytes, path, buf, len);
-    free(raw);
-    return rc;
+    *buf = raw;
+    *len = raw_len;
+    return 0;
 }
 
 /* ---- data sets ---------------------------------------------------------- */

@@ -1,6 +1,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "vk/vk.h"
 #include "vsml/engine.h"
@@ -309,6 +310,41 @@ static int check_fits(const vsml_engine *eng, uint64_t bytes, const char *what)
     return 0;
 }
 
+/* All buffers of a population together against the largest device-local
+ * memory heap, so that an absurd population is one clear error up front
+ * rather than thousands of allocations that exhaust the machine. */
+static int check_heap(const vsml_pop *pop, uint64_t fixed)
+{
+    const vk_ctx *vk = pop->eng->vk;
+    uint64_t R = (uint64_t)pop->R, T = (uint64_t)pop->shape.T;
+    uint64_t C = (uint64_t)pop->cfg.sizes[pop->cfg.n_layers];
+    uint64_t need = fixed + R * 8 + R * VSML_RES_STRIDE * 4 +
+                    R * ((uint64_t)pop->state_stride + pop->scratch_stride) * 4;
+    if (pop->shape.outputs & VSML_POP_LOGITS)
+        need += R * T * C * 4;
+    if (pop->shape.outputs & VSML_POP_LOSSES)
+        need += R * T * 4;
+    uint64_t heap = 0;
+    for (uint32_t i = 0; i < vk->mem.memoryHeapCount; i++)
+        if ((vk->mem.memoryHeaps[i].flags & VK_MEMORY_HEAP_DEVICE_LOCAL_BIT) &&
+            vk->mem.memoryHeaps[i].size > heap)
+            heap = vk->mem.memoryHeaps[i].size;
+    /* a CPU device (lavapipe: 2 GiB reported) allocates host memory */
+    if (vk->props.deviceType == VK_PHYSICAL_DEVICE_TYPE_CPU) {
+        long pages = sysconf(_SC_PHYS_PAGES), psize = sysconf(_SC_PAGESIZE);
+        if (pages > 0 && psize > 0 && (uint64_t)pages * (uint64_t)psize > heap)
+            heap = (uint64_t)pages * (uint64_t)psize;
+    }
+    if (heap > 0 && need > heap) {
+        vsml_err("the population of %llu episodes needs %.1f GiB of device memory but %s has "
+                 "%.1f GiB: use fewer episodes (pairs) or smaller layers",
+                 (unsigned long long)R, need / 1073741824.0, vk->props.deviceName,
+                 heap / 1073741824.0);
+        return -1;
+    }
+    return 0;
+}
+
 static int plan_chunks(vsml_pop *pop)
 {
     vsml_engine *eng = pop->eng;
@@ -398,7 +434,8 @@ int vsml_pop_create(vsml_engine *eng, const vsml_model_config *cfg, const vsml_p
     if (check_fits(eng, pbytes, "parameter population") != 0 ||
         check_fits(eng, xbytes, "dataset table") != 0 ||
         check_fits(eng, sbytes, "example stream") != 0 || check_fits(eng, R * 16, "results") != 0 ||
-        plan_chunks(pop) != 0 || plan_dispatch(pop) != 0)
+        plan_chunks(pop) != 0 || plan_dispatch(pop) != 0 ||
+        check_heap(pop, pbytes + xbytes + sbytes) != 0)
         goto fail;
     if (vk_buf_create(vk, &pop->params, pbytes, VK_BUF_DEVICE, "parameters") != 0 ||
         vk_buf_create(vk, &pop->lay, sizeof(pop->layout), VK_BUF_DEVICE, "layout") != 0 ||
@@ -436,7 +473,8 @@ void vsml_pop_destroy(vsml_pop **ppop)
     if (!pop)
         return;
     vk_ctx *vk = pop->eng->vk;
-    vkDeviceWaitIdle(vk->dev);
+    if (!vk->stuck) /* after a fence timeout this would wait forever */
+        vkDeviceWaitIdle(vk->dev);
     for (int i = 0; pop->chunks && i < pop->n_chunks; i++) {
         vk_buf_destroy(vk, &pop->chunks[i].state);
         vk_buf_destroy(vk, &pop->chunks[i].scratch);

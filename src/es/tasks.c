@@ -206,9 +206,9 @@ static void put_example(const task *t, const float *src, int din, int D, float *
     }
 }
 
-/* One stream: T examples of the task, written to rows j*T .. j*T+T-1. */
+/* One stream: T examples of the task, written to rows (j-jb)*T .. (j-jb)*T+T-1. */
 static int fill_stream(const vsml_task_source *src, const vsml_task_spec *sp, uint64_t seed,
-                       uint32_t step, int j, const task *t, float *x, int32_t *stream)
+                       uint32_t step, int j, int jb, const task *t, float *x, int32_t *stream)
 {
     const char *name = src->names[t->set];
     int D = sp->input_dim, T = sp->T;
@@ -219,7 +219,7 @@ static int fill_stream(const vsml_task_source *src, const vsml_task_spec *sp, ui
     vsml_rng r;
     step_rng(&r, seed, step, (uint32_t)j);
     for (int s = 0; s < T; s++) {
-        size_t row = (size_t)j * T + s;
+        size_t row = (size_t)(j - jb) * T + s;
         int label, din = D;
         const float *ex;
         if (ss.x) {
@@ -255,16 +255,26 @@ static int fill_stream(const vsml_task_source *src, const vsml_task_spec *sp, ui
 int vsml_tasks_build(const vsml_task_source *src, const vsml_task_spec *sp, uint64_t seed,
                      uint32_t step, float *x, int32_t *stream)
 {
-    if (sp->classes > 1024 || sp->streams_per_task < 1) {
-        vsml_err("task spec: classes %d (at most 1024), streams per task %d", sp->classes,
-                 sp->streams_per_task);
+    return vsml_tasks_build_range(src, sp, seed, step, 0, sp->streams, x, stream);
+}
+
+int vsml_tasks_build_range(const vsml_task_source *src, const vsml_task_spec *sp,
+                           uint64_t seed, uint32_t step, int j_begin, int j_end, float *x,
+                           int32_t *stream)
+{
+    if (sp->classes > 1024 || sp->streams_per_task < 1 || j_begin < 0 || j_end > sp->streams ||
+        j_begin > j_end) {
+        vsml_err("task spec: classes %d (at most 1024), streams per task %d, streams [%d, %d) "
+                 "of %d", sp->classes, sp->streams_per_task, j_begin, j_end, sp->streams);
         return -1;
     }
-    for (int j0 = 0; j0 < sp->streams; j0 += sp->streams_per_task) {
+    int spt = sp->streams_per_task;
+    for (int j0 = j_begin / spt * spt; j0 < j_end; j0 += spt) {
         task t;
-        int rc = task_begin(src, sp, seed, step, j0 / sp->streams_per_task, &t);
-        for (int j = j0; j < j0 + sp->streams_per_task && j < sp->streams && rc == 0; j++)
-            rc = fill_stream(src, sp, seed, step, j, &t, x, stream);
+        int rc = task_begin(src, sp, seed, step, j0 / spt, &t);
+        int a = j0 > j_begin ? j0 : j_begin;
+        for (int j = a; j < j0 + spt && j < j_end && rc == 0; j++)
+            rc = fill_stream(src, sp, seed, step, j, j_begin, &t, x, stream);
         task_end(&t);
         if (rc != 0)
             return -1;

@@ -20,19 +20,24 @@ struct vsml_trainer {
     int32_t *stream, *estream;
     uint32_t *ep_stream, *ep_init, *eval_ep;
     float *loss_sum, *loss_last, *correct, *nonfinite, *fp, *fm;
+    vsml_trainer_share share;
+    int pl;                 /* pairs of this share */
+    float *mine, *all;      /* fitness exchange: [2 * pl], [2 * pairs] */
+    float *keep;            /* theta, m, v before an update [3 * n] */
 };
 
 static int alloc_all(vsml_trainer *tr)
 {
     const vsml_train_config *c = &tr->c;
-    size_t P = (size_t)c->pairs, D = (size_t)c->input_dim;
-    size_t R = 2 * P, ER = (size_t)c->eval_episodes;
+    size_t P = (size_t)c->pairs, D = (size_t)c->input_dim, PL = (size_t)tr->pl;
+    size_t R = 2 * PL, ER = tr->share.no_eval ? 1 : (size_t)c->eval_episodes;
     tr->theta = calloc(tr->n, 4);
     tr->m = calloc(tr->n, 4);
     tr->v = calloc(tr->n, 4);
     tr->g = calloc(tr->n, 4);
-    tr->x = malloc(4 * P * c->T * D);
-    tr->stream = malloc(8 * P * c->T);
+    tr->keep = calloc(3 * tr->n, 4);
+    tr->x = malloc(4 * PL * c->T * D);
+    tr->stream = malloc(8 * PL * c->T);
     tr->ex = malloc(4 * ER * c->eval_steps * D);
     tr->estream = malloc(8 * ER * c->eval_steps);
     tr->ep_stream = malloc(4 * R);
@@ -45,7 +50,9 @@ static int alloc_all(vsml_trainer *tr)
     tr->nonfinite = malloc(4 * most);
     tr->fp = malloc(4 * P);
     tr->fm = malloc(4 * P);
-    if (!tr->theta || !tr->m || !tr->v || !tr->g || !tr->x || !tr->stream || !tr->ex ||
+    tr->mine = malloc(4 * R);
+    tr->all = malloc(8 * P);
+    if (!tr->mine || !tr->all || !tr->keep ||!tr->theta || !tr->m || !tr->v || !tr->g || !tr->x || !tr->stream || !tr->ex ||
         !tr->estream || !tr->ep_stream || !tr->ep_init || !tr->eval_ep || !tr->loss_sum ||
         !tr->loss_last || !tr->correct || !tr->nonfinite || !tr->fp || !tr->fm) {
         vsml_err("out of memory for the trainer (%d pairs, T = %d)", c->pairs, c->T);
@@ -57,11 +64,11 @@ static int alloc_all(vsml_trainer *tr)
 /* Both members of pair j see stream j from the same initial state. */
 static void pair_episodes(vsml_trainer *tr)
 {
-    for (int r = 0; r < 2 * tr->c.pairs; r++) {
+    for (int r = 0; r < 2 * tr->pl; r++) {
         tr->ep_stream[r] = (uint32_t)(r / 2);
-        tr->ep_init[r] = (uint32_t)(r / 2);
+        tr->ep_init[r] = (uint32_t)(tr->share.pair_begin + r / 2); /* the global pair */
     }
-    for (int e = 0; e < tr->c.eval_episodes; e++)
+    for (int e = 0; !tr->share.no_eval && e < tr->c.eval_episodes; e++)
         tr->eval_ep[e] = (uint32_t)e;
 }
 
@@ -101,13 +108,32 @@ static int setup_eval(vsml_trainer *tr, vsml_engine *eng)
 int vsml_trainer_create(vsml_engine *eng, const vsml_train_config *c, const float *theta0,
                         vsml_trainer **out)
 {
+    vsml_trainer_share all = {0};
+    return vsml_trainer_create_share(eng, c, theta0, &all, out);
+}
+
+int vsml_trainer_create_share(vsml_engine *eng, const vsml_train_config *c,
+                              const float *theta0, const vsml_trainer_share *share,
+                              vsml_trainer **out)
+{
     *out = NULL;
+    vsml_trainer_share sh = *share;
+    if (sh.pair_begin == 0 && sh.pair_end == 0)
+        sh.pair_end = c->pairs;
+    if (sh.pair_begin < 0 || sh.pair_end > c->pairs || sh.pair_begin >= sh.pair_end ||
+        (!sh.exchange && sh.pair_end - sh.pair_begin != c->pairs)) {
+        vsml_err("trainer share: pairs [%d, %d) of %d%s", sh.pair_begin, sh.pair_end, c->pairs,
+                 sh.exchange ? "" : " without a fitness exchange");
+        return -1;
+    }
     vsml_trainer *tr = calloc(1, sizeof(*tr));
     if (!tr) {
         vsml_err("out of memory for the trainer");
         return -1;
     }
     tr->c = *c;
+    tr->share = sh;
+    tr->pl = sh.pair_end - sh.pair_begin;
     tr->es = (vsml_es_opts){.sigma = c->sigma, .lr = c->lr, .beta1 = 0.9f, .beta2 = 0.999f,
                             .adam_eps = 1e-8f, .weight_decay = c->weight_decay,
                             .grad_clip = c->grad_clip, .rank_shaping = c->rank_shaping};
@@ -118,14 +144,14 @@ int vsml_trainer_create(vsml_engine *eng, const vsml_train_config *c, const floa
         goto fail;
     memcpy(tr->theta, theta0, 4 * tr->n);
     pair_episodes(tr);
-    vsml_pop_shape shape = {.P = 2 * c->pairs, .E = 1, .T = c->T,
-                            .n_examples = c->pairs * c->T, .n_streams = c->pairs};
+    vsml_pop_shape shape = {.P = 2 * tr->pl, .E = 1, .T = c->T,
+                            .n_examples = tr->pl * c->T, .n_streams = tr->pl};
     if (vsml_task_source_open(&tr->train_src, c->dataset, c->data_dir, false, c->classes,
                               c->resize) ||
         vsml_pop_create(eng, &tr->cfg, &shape, &tr->pop) ||
         vsml_pop_set_episodes(tr->pop, tr->stream, tr->ep_stream, tr->ep_init))
         goto fail;
-    if (setup_eval(tr, eng) != 0)
+    if (!sh.no_eval && setup_eval(tr, eng) != 0)
         goto fail;
     *out = tr;
     return 0;
@@ -144,7 +170,8 @@ void vsml_trainer_destroy(vsml_trainer **ptr)
     vsml_task_source_free(&tr->train_src);
     vsml_task_source_free(&tr->eval_src);
     float *fl[] = {tr->theta, tr->m, tr->v, tr->g, tr->x, tr->ex, tr->loss_sum, tr->loss_last,
-                   tr->correct, tr->nonfinite, tr->fp, tr->fm};
+                   tr->correct, tr->nonfinite, tr->fp, tr->fm, tr->mine, tr->all,
+                   tr->keep};
     for (size_t i = 0; i < VSML_ARRAY_SIZE(fl); i++)
         free(fl[i]);
     free(tr->stream);
@@ -176,15 +203,42 @@ static int run_population(vsml_trainer *tr, uint32_t step, double *run_s)
     vsml_rollout_out out = {.loss_sum = tr->loss_sum, .loss_last = tr->loss_last,
                             .nonfinite = tr->nonfinite};
     vsml_run_stats st = {0};
-    if (vsml_tasks_build(&tr->train_src, &sp, c->seed, step, tr->x, tr->stream) ||
+    if (vsml_tasks_build_range(&tr->train_src, &sp, c->seed, step, tr->share.pair_begin,
+                               tr->share.pair_end, tr->x, tr->stream) ||
         vsml_pop_set_data(tr->pop, tr->x) ||
         vsml_pop_set_episodes(tr->pop, tr->stream, tr->ep_stream, tr->ep_init) ||
-        vsml_pop_set_es_params(tr->pop, tr->theta, c->sigma, c->seed, step, 0) ||
+        vsml_pop_set_es_params(tr->pop, tr->theta, c->sigma, c->seed, step,
+                               (uint32_t)tr->share.pair_begin) ||
         vsml_pop_run(tr->pop, init_seed(c->seed, step), 0, c->T, true, &st) ||
         vsml_pop_read(tr->pop, &out))
         return -1;
     *run_s = st.wall_s;
     return 0;
+}
+
+/* This share's fitness per pair member (NaN for a member that went
+ * non-finite on the device), then every share's through the exchange. */
+static int gather_fitness(vsml_trainer *tr, vsml_step_info *info)
+{
+    for (int r = 0; r < 2 * tr->pl; r++) {
+        float f = vsml_fitness(&tr->cfg, tr->loss_sum[r], tr->loss_last[r], tr->c.T);
+        tr->mine[r] = tr->nonfinite[r] != 0.0f ? NAN : f;
+    }
+    /* test hook: VSML_FAULT=nan@J makes pair J's + member non-finite */
+    const char *f = getenv("VSML_FAULT");
+    if (f && !strncmp(f, "nan@", 4)) {
+        long j = strtol(f + 4, NULL, 10);
+        if (j >= tr->share.pair_begin && j < tr->share.pair_end)
+            tr->mine[2 * (j - tr->share.pair_begin)] = NAN;
+    }
+    if (!tr->share.exchange) {
+        memcpy(tr->all, tr->mine, sizeof(float) * 2 * (size_t)tr->pl);
+        return 0;
+    }
+    double t0 = vsml_now();
+    int rc = tr->share.exchange(tr->share.user, tr->mine, 2 * tr->pl, tr->all, 2 * tr->c.pairs);
+    info->comm_s = vsml_now() - t0;
+    return rc;
 }
 
 /* Fitness per pair member; counts the pairs with a non-finite value. */
@@ -198,9 +252,8 @@ static int collect_fitness(vsml_trainer *tr, vsml_step_info *info)
         float f[2];
         bool bad = false;
         for (int h = 0; h < 2; h++) {
-            int r = 2 * j + h;
-            f[h] = vsml_fitness(&tr->cfg, tr->loss_sum[r], tr->loss_last[r], tr->c.T);
-            bad |= !isfinite(f[h]) || tr->nonfinite[r] != 0.0f;
+            f[h] = tr->all[2 * j + h];
+            bad |= !isfinite(f[h]);
         }
         tr->fp[j] = f[0];
         tr->fm[j] = f[1];
@@ -220,12 +273,20 @@ static int collect_fitness(vsml_trainer *tr, vsml_step_info *info)
     return info->nonfinite_pairs;
 }
 
+static size_t first_nonfinite(const vsml_trainer *tr)
+{
+    for (size_t i = 0; i < tr->n; i++)
+        if (!isfinite(tr->theta[i]) || !isfinite(tr->m[i]) || !isfinite(tr->v[i]))
+            return i;
+    return tr->n;
+}
+
 int vsml_trainer_step(vsml_trainer *tr, uint32_t step, vsml_step_info *info)
 {
     double t0 = vsml_now();
     memset(info, 0, sizeof(*info));
     info->step = step;
-    if (run_population(tr, step, &info->run_s) != 0)
+    if (run_population(tr, step, &info->run_s) != 0 || gather_fitness(tr, info) != 0)
         return -1;
     if (collect_fitness(tr, info) > 0) {
         if (!strcmp(tr->c.on_nonfinite, "stop")) {
@@ -239,9 +300,27 @@ int vsml_trainer_step(vsml_trainer *tr, uint32_t step, vsml_step_info *info)
         if (vsml_es_gradient(&tr->es, tr->n, tr->c.seed, step, tr->c.pairs, tr->fp, tr->fm,
                              tr->g, NULL) != 0)
             return -1;
+        /* keep the old state until the update is known to be finite */
+        memcpy(tr->keep, tr->theta, 4 * tr->n);
+        memcpy(tr->keep + tr->n, tr->m, 4 * tr->n);
+        memcpy(tr->keep + 2 * tr->n, tr->v, 4 * tr->n);
         info->grad_norm = vsml_es_adam(&tr->es, tr->n, (uint64_t)step + 1, tr->theta, tr->m,
                                        tr->v, tr->g);
-        info->updated = true;
+        size_t bad = first_nonfinite(tr);
+        if (bad < tr->n) {
+            memcpy(tr->theta, tr->keep, 4 * tr->n);
+            memcpy(tr->m, tr->keep + tr->n, 4 * tr->n);
+            memcpy(tr->v, tr->keep + 2 * tr->n, 4 * tr->n);
+            if (!strcmp(tr->c.on_nonfinite, "stop")) {
+                vsml_err("step %u: the update made parameter %zu (or its Adam moments) "
+                         "non-finite; stopping (on_nonfinite = stop)", step, bad);
+                return -1;
+            }
+            vsml_warn("step %u: the update made parameter %zu (or its Adam moments) "
+                      "non-finite; update skipped", step, bad);
+        } else {
+            info->updated = true;
+        }
     }
     info->step_s = vsml_now() - t0;
     info->episodes_per_s = 2.0 * tr->c.pairs / info->step_s;
@@ -252,6 +331,10 @@ int vsml_trainer_eval(vsml_trainer *tr, vsml_eval_info *info)
 {
     const vsml_train_config *c = &tr->c;
     int ER = c->eval_episodes, T = c->eval_steps;
+    if (tr->share.no_eval) {
+        vsml_err("this trainer was created without the held-out episodes (no_eval)");
+        return -1;
+    }
     vsml_rollout_out out = {.loss_sum = tr->loss_sum, .correct = tr->correct};
     if (vsml_pop_set_params(tr->eval_pop, tr->theta) ||
         vsml_pop_run(tr->eval_pop, init_seed(c->eval_seed, 0xffffffffu), 0, T, true, NULL) ||

@@ -235,6 +235,16 @@ int vsml_params_load(const char *path, const vsml_model_config *cfg, float **out
     vsml_st st;
     if (vsml_st_read(path, &st) != 0)
         return -1;
+    int rc = vsml_params_from_st(&st, path, cfg, out);
+    vsml_st_free(&st);
+    return rc;
+}
+
+int vsml_params_from_st(const vsml_st *stp, const char *path, const vsml_model_config *cfg,
+                        float **out)
+{
+    *out = NULL;
+    const vsml_st st = *stp;
     int nb = vsml_param_blocks(cfg), N = vsml_state_size(cfg);
     int fn = meta_int(&st, "N", VSML_N_DEFAULT), fm = meta_int(&st, "M", VSML_M);
     int fb = meta_int(&st, "blocks", -2);
@@ -292,12 +302,10 @@ int vsml_params_load(const char *path, const vsml_model_config *cfg, float **out
             goto fail;
         }
     }
-    vsml_st_free(&st);
     *out = p;
     return 0;
 fail:
     free(p);
-    vsml_st_free(&st);
     return -1;
 }
 

@@ -25,6 +25,35 @@ const char *vk_result_str(VkResult r)
     }
 }
 
+/* ---- fault injection (tests) ----
+ * VSML_FAULT=KIND[@N] makes the N-th (default first) matching call fail as
+ * a real device would: device_lost (a queue submission's wait reports
+ * VK_ERROR_DEVICE_LOST), oom (a device memory allocation reports
+ * VK_ERROR_OUT_OF_DEVICE_MEMORY), hang (a submission never completes, so
+ * the fence wait runs into its timeout), no_extension (the instance lacks
+ * every optional extension and layer: validation cannot be enabled). */
+static bool fault(const char *kind)
+{
+    static int count;
+    const char *f = getenv("VSML_FAULT");
+    size_t n = strlen(kind);
+    if (!f || strncmp(f, kind, n) != 0 || (f[n] != 0 && f[n] != '@'))
+        return false;
+    long at = f[n] == '@' ? strtol(f + n + 1, NULL, 10) : 1;
+    return ++count == at;
+}
+
+/* The longest a fence wait may take (VSML_FENCE_TIMEOUT_S, default 1800 s):
+ * a device that never finishes becomes an error, not a hang. */
+static uint64_t fence_timeout_ns(void)
+{
+    const char *v = getenv("VSML_FENCE_TIMEOUT_S");
+    double s = v ? strtod(v, NULL) : 1800.0;
+    if (!(s > 0) || s > 1e9)
+        s = 1800.0;
+    return (uint64_t)(s * 1e9);
+}
+
 void vk_report(VkResult r, const char *call, const char *file, int line)
 {
     const char *hint = "";
@@ -63,6 +92,8 @@ static VKAPI_ATTR VkBool32 VKAPI_CALL debug_cb(VkDebugUtilsMessageSeverityFlagBi
 
 static bool has_layer(const char *name)
 {
+    if (fault("no_extension"))
+        return false;
     uint32_t n = 0;
     if (vkEnumerateInstanceLayerProperties(&n, NULL) != VK_SUCCESS || n == 0)
         return false;
@@ -134,7 +165,14 @@ static int create_instance(vk_ctx *ctx, bool validation, const vk_ctx_params *pa
         .enabledExtensionCount = n_exts,
         .ppEnabledExtensionNames = exts,
     };
-    VK_CHECK(vkCreateInstance(&ci, NULL, &ctx->instance));
+    VkResult r = vkCreateInstance(&ci, NULL, &ctx->instance);
+    if (r == VK_ERROR_INCOMPATIBLE_DRIVER) {
+        vsml_err("no Vulkan driver found (vkCreateInstance: VK_ERROR_INCOMPATIBLE_DRIVER): "
+                 "install one (mesa-vulkan-drivers provides lavapipe on the CPU) or check "
+                 "VK_ICD_FILENAMES");
+        return -1;
+    }
+    VK_CHECK(r);
     volkLoadInstanceOnly(ctx->instance);
     if (validation) {
         VkDebugUtilsMessengerCreateInfoEXT mi = {
@@ -282,7 +320,8 @@ int vk_list_devices(FILE *f)
     for (uint32_t i = 0; i < n; i++) {
         VkPhysicalDeviceProperties p;
         vkGetPhysicalDeviceProperties(pds[i], &p);
-        fprintf(f, "%u: %s (%s, Vulkan %u.%u.%u)\n", i, p.deviceName,
+        if (f)
+            fprintf(f, "%u: %s (%s, Vulkan %u.%u.%u)\n", i, p.deviceName,
                 vk_device_type_str(p.deviceType), VK_API_VERSION_MAJOR(p.apiVersion),
                 VK_API_VERSION_MINOR(p.apiVersion), VK_API_VERSION_PATCH(p.apiVersion));
     }
@@ -355,6 +394,11 @@ void vk_ctx_destroy(vk_ctx **pctx)
     vk_ctx *ctx = *pctx;
     if (!ctx)
         return;
+    if (ctx->dev && ctx->stuck) {
+        free(ctx);
+        *pctx = NULL;
+        return;
+    }
     if (ctx->dev) {
         vkDeviceWaitIdle(ctx->dev);
         if (ctx->fence)
@@ -420,7 +464,8 @@ int vk_buf_create(vk_ctx *ctx, vk_buf *b, VkDeviceSize size, enum vk_buf_kind ki
         .allocationSize = req.size,
         .memoryTypeIndex = (uint32_t)type,
     };
-    r = vkAllocateMemory(ctx->dev, &ai, NULL, &b->mem);
+    r = fault("oom") ? VK_ERROR_OUT_OF_DEVICE_MEMORY
+                     : vkAllocateMemory(ctx->dev, &ai, NULL, &b->mem);
     if (r != VK_SUCCESS) {
         vsml_err("cannot allocate %.1f MiB of device memory for the %s buffer: %s%s",
                  req.size / 1048576.0, what, vk_result_str(r),
@@ -443,6 +488,10 @@ fail:
 
 void vk_buf_destroy(vk_ctx *ctx, vk_buf *b)
 {
+    if (ctx->stuck) { /* the device may still use it */
+        memset(b, 0, sizeof(*b));
+        return;
+    }
     if (b->buf)
         vkDestroyBuffer(ctx->dev, b->buf, NULL);
     if (b->mem)
@@ -660,8 +709,23 @@ int vk_cmd_submit_wait(vk_ctx *ctx, VkCommandBuffer cb)
         .pCommandBuffers = &cb,
     };
     VK_CHECK(vkResetFences(ctx->dev, 1, &ctx->fence));
-    VK_CHECK(vkQueueSubmit(ctx->queue, 1, &si, ctx->fence));
-    VK_CHECK(vkWaitForFences(ctx->dev, 1, &ctx->fence, VK_TRUE, UINT64_MAX));
+    if (!fault("hang"))
+        VK_CHECK(vkQueueSubmit(ctx->queue, 1, &si, ctx->fence));
+    uint64_t timeout = fence_timeout_ns();
+    VkResult r = vkWaitForFences(ctx->dev, 1, &ctx->fence, VK_TRUE, timeout);
+    if (r == VK_SUCCESS && fault("device_lost")) /* after the work is done, as if lost */
+        r = VK_ERROR_DEVICE_LOST;
+    if (r == VK_TIMEOUT) {
+        /* the command buffer is still pending: it must not be freed */
+        ctx->stuck = true;
+        vsml_err("the device did not finish the submitted work within %.0f s "
+                 "(VSML_FENCE_TIMEOUT_S); giving up", (double)timeout / 1e9);
+        return -1;
+    }
+    if (r != VK_SUCCESS) {
+        vk_report(r, "vkWaitForFences", __FILE__, __LINE__);
+        goto error;
+    }
     rc = 0;
 error:
     vkFreeCommandBuffers(ctx->dev, ctx->pool, 1, &cb);

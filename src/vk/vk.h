@@ -54,11 +54,13 @@ typedef struct vk_ctx {
     uint32_t timestamp_bits; /* 0 = no timestamps on the compute queue */
     bool validation;
     int validation_errors;   /* count of validation-layer errors seen */
+    bool stuck;              /* a fence wait timed out: work may still be pending, so
+                              * teardown leaks the device instead of waiting on it */
 } vk_ctx;
 
 int vk_ctx_create(vk_ctx **out, const vk_ctx_params *params);
 void vk_ctx_destroy(vk_ctx **ctx);
-/* Prints the devices with their indices; returns the count or -1. */
+/* Prints the devices with their indices (f NULL: only counts); returns the count or -1. */
 int vk_list_devices(FILE *f);
 const char *vk_device_type_str(VkPhysicalDeviceType t);
 

@@ -1,0 +1,88 @@
+#!/bin/sh
+# Device and numeric failures of vsml-vk train, real and injected
+# (VSML_FAULT, src/vk/vk.c and src/es/trainer.c): each ends with exactly one
+# "vsml-vk: error:" line and a non-zero exit (no crash, no hang), a run
+# directory appears only once the device works, and a run that fails
+# mid-way keeps loadable checkpoints. Non-finite fitness is skipped or stops
+# as configured, reported with the step and the pair.
+# Usage: test_faults.sh VSML_VK
+exe="$1"
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+fails=0
+ok() { echo "ok: $1"; }
+fail() { echo "FAIL: $1"; fails=$((fails + 1)); }
+cat > "$tmp/tiny.cfg" <<'CFG'
+layers = 4,2
+input_dim = 4
+pairs = 4
+pairs_per_task = 2
+T = 6
+eval_every = 2
+eval_episodes = 2
+eval_steps = 6
+checkpoint_every = 1
+keep_checkpoints = 10
+CFG
+
+# expect_fail NAME PATTERN [env ...] vsml-vk train ...: one error line
+# matching PATTERN, exit in 1..127
+expect_fail() {
+    name="$1"; pat="$2"; shift 2
+    timeout 60 "$@" > "$tmp/out" 2> "$tmp/err"
+    rc=$?
+    n=$(grep -c '^vsml-vk: error:' "$tmp/err")
+    if [ $rc -eq 0 ] || [ $rc -ge 124 ] || [ "$n" -ne 1 ] || ! grep -q "$pat" "$tmp/err" ||
+       grep -qE 'Sanitizer|runtime error|Segmentation' "$tmp/err"; then
+        fail "$name (exit $rc, $n error lines)"; cat "$tmp/err"
+    else
+        ok "$name (exit $rc): $(grep '^vsml-vk: error:' "$tmp/err")"
+    fi
+}
+train() { "$exe" train --config "$tmp/tiny.cfg" "$@"; }
+absent() { [ ! -e "$1" ] && ok "$2: no run directory" || { fail "$2: $1 was created"; ls "$1"; }; }
+
+expect_fail "no Vulkan driver" "no Vulkan driver found" env VK_ICD_FILENAMES=/nonexistent \
+    "$exe" train --config "$tmp/tiny.cfg" --run "$tmp/nodev" --steps 2
+absent "$tmp/nodev" "no Vulkan driver"
+expect_fail "device memory allocation fails" "VK_ERROR_OUT_OF_DEVICE_MEMORY" env VSML_FAULT=oom \
+    "$exe" train --config "$tmp/tiny.cfg" --run "$tmp/oom" --steps 2
+absent "$tmp/oom" "allocation fails"
+expect_fail "absurd population" "needs .* GiB of device memory" "$exe" train --config "$tmp/tiny.cfg" \
+    --set layers=256,256 --set input_dim=256 --set pairs=6000 --set pairs_per_task=1 --set T=1 \
+    --run "$tmp/huge" --steps 1
+absent "$tmp/huge" "absurd population"
+expect_fail "missing layer/extension" "validation was requested but" env VSML_FAULT=no_extension \
+    "$exe" train --config "$tmp/tiny.cfg" --validation --run "$tmp/noext" --steps 2
+absent "$tmp/noext" "missing extension"
+
+expect_fail "device lost mid-run" "VK_ERROR_DEVICE_LOST" env VSML_FAULT=device_lost@12 \
+    "$exe" train --config "$tmp/tiny.cfg" --run "$tmp/lost" --steps 20
+n=$(ls "$tmp/lost" | sed -n 's/^ckpt-\([0-9]*\)\.safetensors$/\1/p' | sort -n | tail -1)
+[ -n "$n" ] && [ "$n" -lt 20 ] && train --resume "$tmp/lost" --steps $((n + 1)) > "$tmp/res" 2>&1 &&
+    grep -q "from step $n " "$tmp/res" && ok "device lost after checkpoint $n: resumes" ||
+    { fail "resume after device lost (newest '$n')"; cat "$tmp/res"; }
+
+t0=$(date +%s)
+expect_fail "device never finishes" "did not finish the submitted work within 2 s" \
+    env VSML_FAULT=hang@12 VSML_FENCE_TIMEOUT_S=2 "$exe" train --config "$tmp/tiny.cfg" \
+    --run "$tmp/hang" --steps 20
+t=$(( $(date +%s) - t0 ))
+[ $t -lt 40 ] && ok "a stuck device ends the run in $t s" || fail "a stuck device took $t s"
+
+# non-finite fitness: skipped with the step and the pair, or stop
+train --run "$tmp/nan" --steps 3 > "$tmp/nan.out" 2> "$tmp/nan.err"
+rc=$?
+if VSML_FAULT=nan@3 train --run "$tmp/nanskip" --steps 3 > "$tmp/out" 2> "$tmp/err" &&
+   [ "$(grep -c 'warning: step [0-2]: non-finite fitness in 1 pair(s), first pair 3; update skipped' "$tmp/err")" -eq 3 ] &&
+   [ "$(grep -c '"grad_norm":0,.*"nonfinite_pairs":1' "$tmp/nanskip/metrics.jsonl")" -eq 3 ] &&
+   [ $rc -eq 0 ] && ! grep -q '"nonfinite_pairs":[1-9]' "$tmp/nan/metrics.jsonl"; then
+    ok "NaN fitness of pair 3: 3 steps skipped with step and pair"
+else
+    fail "NaN fitness, skip"; cat "$tmp/err" "$tmp/nanskip/metrics.jsonl"
+fi
+expect_fail "NaN fitness, on_nonfinite = stop" "step 0: non-finite fitness in 1 pair(s), first pair 3; stopping" \
+    env VSML_FAULT=nan@3 "$exe" train --config "$tmp/tiny.cfg" --set on_nonfinite=stop \
+    --run "$tmp/nanstop" --steps 3
+[ $fails -eq 0 ] && echo "all passed" || echo "$fails failure(s)"
+[ $fails -eq 0 ]
