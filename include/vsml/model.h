@@ -1,7 +1,9 @@
 /* The VSML model: configuration, the shared parameter vector V_M and its
  * layout (spec section 2), parameter files.
  *
- * V_M for one block is, in this order (row-major):
+ * N is the sub-LSTM state size (cfg->state_size: 16 by default, 64 for
+ * learning-algorithm cloning), M = 8 the message size. V_M for one block is,
+ * in this order (row-major):
  *   W_lstm [2M+N][4N]   rows: fwd inbox (M) | bwd inbox (M) | h (N);
  *                       columns: gates i, g, f, o (N each)
  *   b_lstm [4N], W_fwd [N][M], b_fwd [M], W_bwd [N][M], b_bwd [M]
@@ -33,7 +35,23 @@ typedef struct vsml_model_config {
     bool per_layer_params;
     enum vsml_loss_type loss_type;
     enum vsml_init_mode init_mode;
+    int state_size;                  /* N; 0 = VSML_N_DEFAULT (16). See vsml_state_size_ok */
 } vsml_model_config;
+
+/* The state sizes the engine has kernels for (16 and 64). */
+bool vsml_state_size_ok(int N);
+/* The configuration's N, with 0 read as the default 16. */
+int vsml_state_size(const vsml_model_config *cfg);
+
+/* Offsets (floats) of the named parts inside one parameter block of state
+ * size N, and the block size: N=16 gives 0, 2048, 2112, 2240, 2248, 2376,
+ * 2384 (the VSML_OFF_* of shader_iface.h); N=64 a block of 21776 floats.
+ * Every offset is a multiple of 4 for N a multiple of 4. */
+typedef struct vsml_param_layout {
+    int N, M, G; /* state, message and gate (4N) sizes */
+    size_t w_lstm, b_lstm, w_fwd, b_fwd, w_bwd, b_bwd, block;
+} vsml_param_layout;
+void vsml_param_layout_of(int N, vsml_param_layout *out);
 
 /* Defaults of spec sections 2-5 for the given layer sizes (n_layers+1 values). */
 void vsml_model_config_default(vsml_model_config *cfg, int n_layers, const int *sizes);
@@ -46,6 +64,7 @@ typedef struct vsml_model_opts {
     bool feed_label, backward_pass, per_layer_params;
     float clip_state;
     const char *init, *loss;
+    int state_size; /* N; 0 = default (16) */
 } vsml_model_opts;
 int vsml_model_config_make(vsml_model_config *cfg, int n_layers, const int *sizes,
                            const vsml_model_opts *o);
@@ -53,7 +72,7 @@ int vsml_model_config_make(vsml_model_config *cfg, int n_layers, const int *size
 /* Checks every field; logs one error listing what is wrong. */
 int vsml_model_config_check(const vsml_model_config *cfg);
 
-/* Block offsets: VSML_OFF_* and VSML_BLOCK_SIZE in shader_iface.h. */
+/* Block offsets: vsml_param_layout_of(vsml_state_size(cfg), ...). */
 
 int vsml_param_blocks(const vsml_model_config *cfg);
 size_t vsml_param_count(const vsml_model_config *cfg);
@@ -69,12 +88,16 @@ int vsml_params_tensors(const vsml_model_config *cfg, const float *params, vsml_
 
 /* Parameter files (safetensors): one tensor per named block of section 2
  * ("W_lstm", ... or "layer0.W_lstm", ... with per-layer blocks), metadata
- * with N, M and the number of blocks. */
+ * with N ("N" and "state_size"), M and the number of blocks. */
 int vsml_params_save(const char *path, const vsml_model_config *cfg, const float *params,
                      int n_extra_meta, const char *const *extra_meta_kv);
 /* Loads into a malloc'ed vector; checks the file against cfg (block count,
  * N, M, every tensor's shape) and reports one clear error on mismatch. */
 int vsml_params_load(const char *path, const vsml_model_config *cfg, float **out);
+/* The state size N a parameter file was made with (16 for files without
+ * the key), so that front ends can take N from the file; -1 and one error
+ * if the file cannot be read or N is not supported. */
+int vsml_params_file_state_size(const char *path);
 
 /* Total sub-LSTMs of the network (sum over layers of A_k * B_k). */
 size_t vsml_model_sub_lstms(const vsml_model_config *cfg);

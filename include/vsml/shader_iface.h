@@ -5,7 +5,15 @@
 #ifndef VSML_SHADER_IFACE_H
 #define VSML_SHADER_IFACE_H
 
+/* VSML_N is the sub-LSTM state size the shader is compiled for (glslang
+ * -DVSML_N=64 builds the N=64 variants); 16, the default, elsewhere. Host
+ * code takes N from the model configuration and the part offsets from
+ * vsml_param_layout_of (model.h), never from these macros. */
+#ifndef VSML_N
 #define VSML_N 16 /* sub-LSTM state size */
+#endif
+#define VSML_N_DEFAULT 16
+#define VSML_N_MAX 64
 #define VSML_M 8  /* message size */
 #define VSML_G (4 * VSML_N) /* gate pre-activations */
 
@@ -25,14 +33,15 @@
 #define VSML_TAG_DATA 0x3u  /* host-side data sampling */
 #define VSML_TAG_PARAM 0x4u /* parameter initialisation */
 
-/* Offsets (floats) of the named parts inside one parameter block. */
+/* Offsets (floats) of the named parts inside one parameter block of state
+ * size VSML_N (the same formulas as vsml_param_layout_of). */
 #define VSML_OFF_W_LSTM 0
 #define VSML_OFF_B_LSTM ((2 * VSML_M + VSML_N) * VSML_G)
 #define VSML_OFF_W_FWD (VSML_OFF_B_LSTM + VSML_G)
 #define VSML_OFF_B_FWD (VSML_OFF_W_FWD + VSML_N * VSML_M)
 #define VSML_OFF_W_BWD (VSML_OFF_B_FWD + VSML_M)
 #define VSML_OFF_B_BWD (VSML_OFF_W_BWD + VSML_N * VSML_M)
-#define VSML_BLOCK_SIZE (VSML_OFF_B_BWD + VSML_M) /* 2384 */
+#define VSML_BLOCK_SIZE (VSML_OFF_B_BWD + VSML_M) /* 2384 for N=16 */
 
 /* The layout buffer (binding 1): VSML_LAY_* global scratch offsets, then
  * per layer k at VSML_LAY_LAYER0 + k * VSML_LAY_STRIDE the fields below. */

@@ -322,7 +322,7 @@ static int save_ckpt(const run_state *s)
     snprintf(seed, sizeof(seed), "%" PRIu64, s->c->seed);
     snprintf(hash, sizeof(hash), "%016" PRIx64, vsml_train_config_hash(s->c));
     snprintf(best, sizeof(best), "%.17g", s->best);
-    snprintf(sn, sizeof(sn), "%d", VSML_N);
+    snprintf(sn, sizeof(sn), "%d", vsml_state_size(vsml_trainer_model(tr)));
     snprintf(sm, sizeof(sm), "%d", VSML_M);
     snprintf(sb, sizeof(sb), "%d", vsml_param_blocks(vsml_trainer_model(tr)));
     vsml_st_meta meta[] = {{"format", CKPT_FORMAT}, {"step", step}, {"seed", seed},

@@ -22,6 +22,32 @@ void vsml_model_config_default(vsml_model_config *cfg, int n_layers, const int *
     cfg->per_layer_params = false;
     cfg->loss_type = VSML_LOSS_MEAN;
     cfg->init_mode = VSML_INIT_RANDOM;
+    cfg->state_size = VSML_N_DEFAULT;
+}
+
+bool vsml_state_size_ok(int N)
+{
+    return N == 16 || N == 64;
+}
+
+int vsml_state_size(const vsml_model_config *cfg)
+{
+    return cfg->state_size ? cfg->state_size : VSML_N_DEFAULT;
+}
+
+void vsml_param_layout_of(int N, vsml_param_layout *L)
+{
+    size_t n = (size_t)N, m = VSML_M, g = 4 * n;
+    L->N = N;
+    L->M = VSML_M;
+    L->G = 4 * N;
+    L->w_lstm = 0;
+    L->b_lstm = (2 * m + n) * g;
+    L->w_fwd = L->b_lstm + g;
+    L->b_fwd = L->w_fwd + n * m;
+    L->w_bwd = L->b_fwd + m;
+    L->b_bwd = L->w_bwd + n * m;
+    L->block = L->b_bwd + m;
 }
 
 int vsml_model_config_make(vsml_model_config *cfg, int n_layers, const int *sizes,
@@ -43,6 +69,7 @@ int vsml_model_config_make(vsml_model_config *cfg, int n_layers, const int *size
     cfg->clip_state = o->clip_state;
     cfg->init_mode = o->init && !strcmp(o->init, "zeros") ? VSML_INIT_ZEROS : VSML_INIT_RANDOM;
     cfg->loss_type = o->loss && !strcmp(o->loss, "last") ? VSML_LOSS_LAST : VSML_LOSS_MEAN;
+    cfg->state_size = o->state_size ? o->state_size : VSML_N_DEFAULT;
     return vsml_model_config_check(cfg);
 }
 
@@ -66,6 +93,8 @@ int vsml_model_config_check(const vsml_model_config *cfg)
         PROBLEM("%smicro_ticks is %d (must be 1..64)", len ? "; " : "", cfg->micro_ticks);
     if (!(cfg->clip_state >= 0.0f) || !isfinite(cfg->clip_state))
         PROBLEM("%sclip_state must be a finite value >= 0 (0 = off)", len ? "; " : "");
+    if (cfg->state_size != 0 && !vsml_state_size_ok(cfg->state_size))
+        PROBLEM("%sstate size N is %d (must be 16 or 64)", len ? "; " : "", cfg->state_size);
 #undef PROBLEM
     if (len) {
         vsml_err("invalid model configuration: %s", msg);
@@ -81,7 +110,9 @@ int vsml_param_blocks(const vsml_model_config *cfg)
 
 size_t vsml_param_count(const vsml_model_config *cfg)
 {
-    return (size_t)vsml_param_blocks(cfg) * VSML_BLOCK_SIZE;
+    vsml_param_layout L;
+    vsml_param_layout_of(vsml_state_size(cfg), &L);
+    return (size_t)vsml_param_blocks(cfg) * L.block;
 }
 
 size_t vsml_model_sub_lstms(const vsml_model_config *cfg)
@@ -92,41 +123,48 @@ size_t vsml_model_sub_lstms(const vsml_model_config *cfg)
     return n;
 }
 
-static void trunc_normal_fill(vsml_rng *r, float *dst, int n, double std)
+static void trunc_normal_fill(vsml_rng *r, float *dst, size_t n, double std)
 {
-    for (int i = 0; i < n; i++)
+    for (size_t i = 0; i < n; i++)
         dst[i] = (float)(vsml_rng_trunc_normal(r) * std);
 }
 
 void vsml_params_init(const vsml_model_config *cfg, uint64_t seed, float *out)
 {
     int nb = vsml_param_blocks(cfg);
+    vsml_param_layout L;
+    vsml_param_layout_of(vsml_state_size(cfg), &L);
+    size_t n = (size_t)L.N, m = (size_t)L.M;
     for (int blk = 0; blk < nb; blk++) {
-        float *p = out + (size_t)blk * VSML_BLOCK_SIZE;
+        float *p = out + (size_t)blk * L.block;
         vsml_rng r;
         vsml_rng_init(&r, seed, (uint32_t)blk, VSML_TAG_PARAM);
-        memset(p, 0, VSML_BLOCK_SIZE * sizeof(float));
-        trunc_normal_fill(&r, p + VSML_OFF_W_LSTM, (2 * VSML_M + VSML_N) * VSML_G,
-                          1.0 / sqrt(2.0 * VSML_M + VSML_N));
-        trunc_normal_fill(&r, p + VSML_OFF_W_FWD, VSML_N * VSML_M, 1.0 / sqrt(VSML_N));
-        trunc_normal_fill(&r, p + VSML_OFF_W_BWD, VSML_N * VSML_M, 1.0 / sqrt(VSML_N));
+        memset(p, 0, L.block * sizeof(float));
+        trunc_normal_fill(&r, p + L.w_lstm, (2 * m + n) * (size_t)L.G, 1.0 / sqrt(2.0 * m + n));
+        trunc_normal_fill(&r, p + L.w_fwd, n * m, 1.0 / sqrt((double)n));
+        trunc_normal_fill(&r, p + L.w_bwd, n * m, 1.0 / sqrt((double)n));
     }
 }
 
-/* The named parts of one block, in file order. */
-static const struct part {
+/* The named parts of one block of state size N, in file order. */
+struct part {
     const char *name;
-    int off;
+    size_t off;
     int rows, cols; /* cols 0 = vector */
-} parts[] = {
-    {"W_lstm", VSML_OFF_W_LSTM, 2 * VSML_M + VSML_N, VSML_G},
-    {"b_lstm", VSML_OFF_B_LSTM, VSML_G, 0},
-    {"W_fwd", VSML_OFF_W_FWD, VSML_N, VSML_M},
-    {"b_fwd", VSML_OFF_B_FWD, VSML_M, 0},
-    {"W_bwd", VSML_OFF_W_BWD, VSML_N, VSML_M},
-    {"b_bwd", VSML_OFF_B_BWD, VSML_M, 0},
 };
-#define N_PARTS ((int)(sizeof(parts) / sizeof(parts[0])))
+#define N_PARTS 6
+
+static void parts_of(int N, struct part *parts)
+{
+    vsml_param_layout L;
+    vsml_param_layout_of(N, &L);
+    parts[0] = (struct part){"W_lstm", L.w_lstm, 2 * L.M + L.N, L.G};
+    parts[1] = (struct part){"b_lstm", L.b_lstm, L.G, 0};
+    parts[2] = (struct part){"W_fwd", L.w_fwd, L.N, L.M};
+    parts[3] = (struct part){"b_fwd", L.b_fwd, L.M, 0};
+    parts[4] = (struct part){"W_bwd", L.w_bwd, L.N, L.M};
+    parts[5] = (struct part){"b_bwd", L.b_bwd, L.M, 0};
+}
 
 static void part_name(char *dst, size_t n, int nb, int blk, const struct part *p)
 {
@@ -139,6 +177,9 @@ static void part_name(char *dst, size_t n, int nb, int blk, const struct part *p
 int vsml_params_tensors(const vsml_model_config *cfg, const float *params, vsml_tensor *ts)
 {
     int nb = vsml_param_blocks(cfg), n = 0;
+    struct part parts[N_PARTS];
+    parts_of(vsml_state_size(cfg), parts);
+    size_t block = vsml_param_count(cfg) / (size_t)nb;
     for (int blk = 0; blk < nb; blk++) {
         for (int i = 0; i < N_PARTS; i++) {
             vsml_tensor *t = &ts[n++];
@@ -148,7 +189,7 @@ int vsml_params_tensors(const vsml_model_config *cfg, const float *params, vsml_
             t->ndim = parts[i].cols ? 2 : 1;
             t->shape[0] = parts[i].rows;
             t->shape[1] = parts[i].cols;
-            t->data = (void *)(params + (size_t)blk * VSML_BLOCK_SIZE + parts[i].off);
+            t->data = (void *)(params + (size_t)blk * block + parts[i].off);
             t->nbytes = (size_t)parts[i].rows * (size_t)(parts[i].cols ? parts[i].cols : 1) *
                         sizeof(float);
         }
@@ -163,13 +204,14 @@ int vsml_params_save(const char *path, const vsml_model_config *cfg, const float
     vsml_tensor ts[VSML_PARAM_TENSORS_MAX];
     int n = vsml_params_tensors(cfg, params, ts);
     char sn[16], sm[16], sb[16];
-    snprintf(sn, sizeof(sn), "%d", VSML_N);
+    snprintf(sn, sizeof(sn), "%d", vsml_state_size(cfg));
     snprintf(sm, sizeof(sm), "%d", VSML_M);
     snprintf(sb, sizeof(sb), "%d", nb);
-    vsml_st_meta meta[16 + 3];
+    vsml_st_meta meta[16 + 5];
     int nm = 0;
     meta[nm++] = (vsml_st_meta){"format", "vsml-vk-params-1"};
     meta[nm++] = (vsml_st_meta){"N", sn};
+    meta[nm++] = (vsml_st_meta){"state_size", sn};
     meta[nm++] = (vsml_st_meta){"M", sm};
     meta[nm++] = (vsml_st_meta){"blocks", sb};
     for (int i = 0; i < n_extra_meta && nm < (int)(sizeof(meta) / sizeof(meta[0])); i++)
@@ -193,13 +235,21 @@ int vsml_params_load(const char *path, const vsml_model_config *cfg, float **out
     vsml_st st;
     if (vsml_st_read(path, &st) != 0)
         return -1;
-    int nb = vsml_param_blocks(cfg);
-    int fn = meta_int(&st, "N", VSML_N), fm = meta_int(&st, "M", VSML_M);
+    int nb = vsml_param_blocks(cfg), N = vsml_state_size(cfg);
+    int fn = meta_int(&st, "N", VSML_N_DEFAULT), fm = meta_int(&st, "M", VSML_M);
     int fb = meta_int(&st, "blocks", -2);
     float *p = NULL;
-    if (fn != VSML_N || fm != VSML_M) {
-        vsml_err("%s: parameters for state size N=%d, message size M=%d; this build uses "
-                 "N=%d, M=%d", path, fn, fm, VSML_N, VSML_M);
+    struct part parts[N_PARTS];
+    parts_of(N, parts);
+    size_t block = vsml_param_count(cfg) / (size_t)nb;
+    if (fm != VSML_M) {
+        vsml_err("%s: parameters for message size M=%d; this build uses M=%d", path, fm,
+                 VSML_M);
+        goto fail;
+    }
+    if (fn != N) {
+        vsml_err("%s: parameters for state size N=%d but the model uses N=%d (--state-size "
+                 "%d, or leave it out to take N from the file)", path, fn, N, fn);
         goto fail;
     }
     if (fb == -2)
@@ -233,7 +283,7 @@ int vsml_params_load(const char *path, const vsml_model_config *cfg, float **out
                          vsml_dtype_name(t->dtype), t->ndim);
                 goto fail;
             }
-            memcpy(p + (size_t)blk * VSML_BLOCK_SIZE + parts[i].off, t->data, t->nbytes);
+            memcpy(p + (size_t)blk * block + parts[i].off, t->data, t->nbytes);
         }
     }
     for (size_t i = 0; i < vsml_param_count(cfg); i++) {
@@ -249,6 +299,22 @@ fail:
     free(p);
     vsml_st_free(&st);
     return -1;
+}
+
+int vsml_params_file_state_size(const char *path)
+{
+    vsml_st st;
+    if (vsml_st_read(path, &st) != 0)
+        return -1;
+    int fn = meta_int(&st, "N", VSML_N_DEFAULT);
+    if (!vsml_state_size_ok(fn)) {
+        const char *v = vsml_st_get_meta(&st, "N");
+        vsml_err("%s: parameters for state size N=%s, which this build does not support "
+                 "(16 or 64)", path, v ? v : "?");
+        fn = -1;
+    }
+    vsml_st_free(&st);
+    return fn;
 }
 
 int vsml_episodes_check(const vsml_model_config *cfg, const vsml_episodes *ep)

@@ -10,9 +10,7 @@
 #include "vsml/ref.h"
 #include "vsml/rng.h"
 
-#define N VSML_N
 #define M VSML_M
-#define G VSML_G
 
 typedef struct layer {
     int A, B;
@@ -34,18 +32,19 @@ float vsml_init_cell(uint64_t seed, uint32_t init_id, int k, int i, int j, int f
 
 static double sigm(double x) { return 1.0 / (1.0 + exp(-x)); }
 
-static void lstm_update(const float *W, const double *fin, const double *bin, double *h,
-                        double *c, double clip)
+static void lstm_update(const vsml_param_layout *L, const float *W, const double *fin,
+                        const double *bin, double *h, double *c, double clip)
 {
-    double z[G];
+    int N = L->N, G = L->G;
+    double z[4 * VSML_N_MAX];
     for (int g = 0; g < G; g++) {
-        double s = W[VSML_OFF_B_LSTM + g];
+        double s = W[L->b_lstm + g];
         for (int m = 0; m < M; m++) {
-            s += fin[m] * W[VSML_OFF_W_LSTM + m * G + g];
-            s += bin[m] * W[VSML_OFF_W_LSTM + (M + m) * G + g];
+            s += fin[m] * W[L->w_lstm + m * G + g];
+            s += bin[m] * W[L->w_lstm + (M + m) * G + g];
         }
         for (int j = 0; j < N; j++)
-            s += h[j] * W[VSML_OFF_W_LSTM + (2 * M + j) * G + g];
+            s += h[j] * W[L->w_lstm + (2 * M + j) * G + g];
         z[g] = s;
     }
     for (int j = 0; j < N; j++) {
@@ -59,7 +58,8 @@ static void lstm_update(const float *W, const double *fin, const double *bin, do
     }
 }
 
-static void project(const float *W, int off_w, int off_b, const double *h, double *msg)
+static void project(const float *W, size_t off_w, size_t off_b, int N, const double *h,
+                    double *msg)
 {
     for (int m = 0; m < M; m++) {
         double s = W[off_b + m];
@@ -69,14 +69,15 @@ static void project(const float *W, int off_w, int off_b, const double *h, doubl
     }
 }
 
-static void layer_update(layer *L, const float *W, int ticks, double clip)
+static void layer_update(const vsml_param_layout *PL, layer *L, const float *W, int ticks,
+                         double clip)
 {
-    int A = L->A, B = L->B;
+    int A = L->A, B = L->B, N = PL->N;
     for (int t = 0; t < ticks; t++)
         for (int a = 0; a < A; a++)
             for (int b = 0; b < B; b++) {
                 size_t i = (size_t)a * B + b;
-                lstm_update(W, L->fwd_in + a * M, L->bwd_in + b * M, L->h + i * N,
+                lstm_update(PL, W, L->fwd_in + a * M, L->bwd_in + b * M, L->h + i * N,
                             L->c + i * N, clip);
             }
     memset(L->F, 0, sizeof(double) * B * M);
@@ -85,10 +86,10 @@ static void layer_update(layer *L, const float *W, int ticks, double clip)
     for (int a = 0; a < A; a++)
         for (int b = 0; b < B; b++) {
             const double *h = L->h + ((size_t)a * B + b) * N;
-            project(W, VSML_OFF_W_FWD, VSML_OFF_B_FWD, h, msg);
+            project(W, PL->w_fwd, PL->b_fwd, N, h, msg);
             for (int m = 0; m < M; m++)
                 L->F[b * M + m] += msg[m] / A;
-            project(W, VSML_OFF_W_BWD, VSML_OFF_B_BWD, h, msg);
+            project(W, PL->w_bwd, PL->b_bwd, N, h, msg);
             for (int m = 0; m < M; m++)
                 L->Gm[a * M + m] += msg[m] / B;
         }
@@ -98,11 +99,13 @@ static void layer_update(layer *L, const float *W, int ticks, double clip)
 static void sweep(layer *Ls, int K, const float *params, const vsml_model_config *cfg,
                   bool reverse, double *yhat)
 {
+    vsml_param_layout PL;
+    vsml_param_layout_of(vsml_state_size(cfg), &PL);
     for (int n = 0; n < K; n++) {
         int k = reverse ? K - 1 - n : n;
-        const float *W = params + (cfg->per_layer_params ? (size_t)k * VSML_BLOCK_SIZE : 0);
+        const float *W = params + (cfg->per_layer_params ? (size_t)k * PL.block : 0);
         layer *L = &Ls[k];
-        layer_update(L, W, cfg->micro_ticks, cfg->clip_state);
+        layer_update(&PL, L, W, cfg->micro_ticks, cfg->clip_state);
         if (k > 0)
             memcpy(Ls[k - 1].bwd_in, L->Gm, sizeof(double) * L->A * M);
         if (k < K - 1)
@@ -128,6 +131,7 @@ static void free_layers(layer *Ls, int K)
 static int alloc_layers(layer *Ls, const vsml_model_config *cfg)
 {
     memset(Ls, 0, sizeof(layer) * cfg->n_layers);
+    size_t N = (size_t)vsml_state_size(cfg);
     for (int k = 0; k < cfg->n_layers; k++) {
         layer *L = &Ls[k];
         L->A = cfg->sizes[k];
@@ -149,6 +153,7 @@ static int alloc_layers(layer *Ls, const vsml_model_config *cfg)
 
 static void init_layers(layer *Ls, const vsml_model_config *cfg, uint64_t seed, uint32_t init)
 {
+    int N = vsml_state_size(cfg);
     for (int k = 0; k < cfg->n_layers; k++) {
         layer *L = &Ls[k];
         size_t ab = (size_t)L->A * L->B;
