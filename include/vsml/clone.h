@@ -185,4 +185,16 @@ typedef struct vsml_clone_check {
 int vsml_clone_evaluate(const vsml_clone_opts *o, const float *params, int n, int burn,
                         uint64_t seed, vsml_clone_check *out);
 
+/* ---- meta-testing without a device ---- */
+
+#include "vsml/rollout.h"
+
+/* The CPU reference's computation (vsml_ref_rollout: same arguments, same
+ * initial states and outputs) in single precision, with the inbox terms
+ * computed once per step and h averaged before the linear heads, episodes
+ * spread over `threads` threads. Agrees with the reference to float
+ * rounding (tests/test_clone.c); for any state size. */
+int vsml_cpu_rollout(const vsml_model_config *cfg, const float *params, const vsml_episodes *ep,
+                     const vsml_rollout_out *out, int threads);
+
 #endif

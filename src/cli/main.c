@@ -16,6 +16,7 @@ static void usage(FILE *f)
             "  eval      meta-test parameters against SGD and Adam; JSON, CSV and plots\n"
             "  rollout   run parameters online on a dataset; write logits and losses\n"
             "  devices   list the Vulkan devices\n"
+            "  clone     clone backpropagation into the sub-LSTM (gradient descent, no device)\n"
             "  version   print the version\n\n"
             "'vsml-vk COMMAND --help' describes each command. Environment: VSML_DEVICE picks\n"
             "the device (index or name), VSML_VALIDATION=1 enables the validation layer.\n");
@@ -54,6 +55,8 @@ int main(int argc, char **argv)
         return cmd_train(argc - 2, argv + 2);
     if (!strcmp(cmd, "eval"))
         return cmd_eval(argc - 2, argv + 2);
+    if (!strcmp(cmd, "clone"))
+        return cmd_clone(argc - 2, argv + 2);
     vsml_err("unknown command '%s' (see vsml-vk --help)", cmd);
     return 2;
 }

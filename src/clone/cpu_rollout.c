@@ -1,0 +1,299 @@
+/* A fast CPU rollout in single precision (include/vsml/clone.h): the
+ * semantics of the CPU reference (src/model/ref.c, spec sections 3-5) with
+ * the device's algebra (inbox terms computed once per step, h averaged
+ * before the linear heads), episodes spread over threads. For meta-testing
+ * parameters of a state size the device has no kernel for, and on machines
+ * without a device. */
+#include <math.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "vsml/clone.h"
+#include "vsml/log.h"
+#include "vsml/ref.h"
+
+#define M VSML_M
+
+typedef struct flayer {
+    int A, B;
+    float *h, *c;          /* [A*B][N] */
+    float *fwd_in, *bwd_in;/* [A][M], [B][M] */
+    float *U, *V;          /* [A][G], [B][G] */
+    float *hf, *hg;        /* [B][N], [A][N] */
+    float *F, *Gm;         /* [B][M], [A][M] */
+} flayer;
+
+typedef struct rctx {
+    const vsml_model_config *cfg;
+    const float *params;
+    const vsml_episodes *ep;
+    const vsml_rollout_out *out;
+    vsml_param_layout PL;
+    pthread_mutex_t mu;
+    size_t next, R;
+    int failed;
+} rctx;
+
+static inline float sigmf(float x) { return 1.0f / (1.0f + expf(-x)); }
+
+static void layer_update(const vsml_param_layout *PL, flayer *L, const float *W, int ticks,
+                         float clip)
+{
+    int A = L->A, B = L->B, N = PL->N, G = PL->G;
+    const float *Wl = W + PL->w_lstm, *Wh = Wl + (size_t)2 * M * G;
+    for (int a = 0; a < A; a++) {
+        float *u = L->U + (size_t)a * G;
+        memcpy(u, W + PL->b_lstm, sizeof(float) * G);
+        for (int m = 0; m < M; m++) {
+            float v = L->fwd_in[a * M + m];
+            if (v != 0.0f)
+                for (int g = 0; g < G; g++)
+                    u[g] += v * Wl[(size_t)m * G + g];
+        }
+    }
+    for (int b = 0; b < B; b++) {
+        float *v = L->V + (size_t)b * G;
+        memset(v, 0, sizeof(float) * G);
+        for (int m = 0; m < M; m++) {
+            float e = L->bwd_in[b * M + m];
+            if (e != 0.0f)
+                for (int g = 0; g < G; g++)
+                    v[g] += e * Wl[(size_t)(M + m) * G + g];
+        }
+    }
+    float z[4 * VSML_N_MAX];
+    for (int a = 0; a < A; a++)
+        for (int b = 0; b < B; b++) {
+            float *h = L->h + ((size_t)a * B + b) * N, *c = L->c + ((size_t)a * B + b) * N;
+            const float *u = L->U + (size_t)a * G, *v = L->V + (size_t)b * G;
+            for (int t = 0; t < ticks; t++) {
+                for (int g = 0; g < G; g++)
+                    z[g] = u[g] + v[g];
+                for (int j = 0; j < N; j++) {
+                    float hj = h[j];
+                    const float *w = Wh + (size_t)j * G;
+                    for (int g = 0; g < G; g += 8)
+                        for (int q = 0; q < 8; q++)
+                            z[g + q] += hj * w[g + q];
+                }
+                for (int j = 0; j < N; j++) {
+                    float i = sigmf(z[j] - 5.0f), gg = tanhf(z[N + j]);
+                    float f = sigmf(z[2 * N + j] + 5.0f), o = sigmf(z[3 * N + j]);
+                    float cj = f * c[j] + i * gg;
+                    if (clip > 0.0f)
+                        cj = cj < -clip ? -clip : cj > clip ? clip : cj;
+                    c[j] = cj;
+                    h[j] = o * tanhf(cj);
+                }
+            }
+        }
+    memset(L->hf, 0, sizeof(float) * B * N);
+    memset(L->hg, 0, sizeof(float) * A * N);
+    for (int a = 0; a < A; a++)
+        for (int b = 0; b < B; b++) {
+            const float *h = L->h + ((size_t)a * B + b) * N;
+            for (int j = 0; j < N; j++) {
+                L->hf[b * N + j] += h[j];
+                L->hg[a * N + j] += h[j];
+            }
+        }
+    for (int b = 0; b < B; b++)
+        for (int m = 0; m < M; m++) {
+            float s = 0.0f;
+            for (int j = 0; j < N; j++)
+                s += L->hf[b * N + j] * W[PL->w_fwd + (size_t)j * M + m];
+            L->F[b * M + m] = s / (float)A + W[PL->b_fwd + m];
+        }
+    for (int a = 0; a < A; a++)
+        for (int m = 0; m < M; m++) {
+            float s = 0.0f;
+            for (int j = 0; j < N; j++)
+                s += L->hg[a * N + j] * W[PL->w_bwd + (size_t)j * M + m];
+            L->Gm[a * M + m] = s / (float)B + W[PL->b_bwd + m];
+        }
+}
+
+static void sweep(rctx *x, flayer *Ls, const float *params, bool reverse, float *yhat)
+{
+    const vsml_model_config *cfg = x->cfg;
+    int K = cfg->n_layers;
+    for (int n = 0; n < K; n++) {
+        int k = reverse ? K - 1 - n : n;
+        const float *W = params + (cfg->per_layer_params ? (size_t)k * x->PL.block : 0);
+        flayer *L = &Ls[k];
+        layer_update(&x->PL, L, W, cfg->micro_ticks, cfg->clip_state);
+        if (k > 0)
+            memcpy(Ls[k - 1].bwd_in, L->Gm, sizeof(float) * L->A * M);
+        if (k < K - 1)
+            memcpy(Ls[k + 1].fwd_in, L->F, sizeof(float) * L->B * M);
+        else
+            for (int b = 0; b < L->B; b++)
+                yhat[b] = 100.0f * tanhf(L->F[b * M + 1] / 100.0f);
+    }
+}
+
+static void free_layers(flayer *Ls, int K)
+{
+    for (int k = 0; k < K; k++) {
+        free(Ls[k].h);
+        free(Ls[k].fwd_in);
+    }
+}
+
+static int alloc_layers(flayer *Ls, const vsml_model_config *cfg, int N)
+{
+    memset(Ls, 0, sizeof(flayer) * cfg->n_layers);
+    int G = 4 * N;
+    for (int k = 0; k < cfg->n_layers; k++) {
+        flayer *L = &Ls[k];
+        size_t A = (size_t)cfg->sizes[k], B = (size_t)cfg->sizes[k + 1];
+        L->A = (int)A;
+        L->B = (int)B;
+        L->h = malloc(sizeof(float) * A * B * N * 2);
+        L->fwd_in = malloc(sizeof(float) * ((A + B) * M * 3 + (A + B) * G + (A + B) * N));
+        if (!L->h || !L->fwd_in)
+            return -1;
+        L->c = L->h + A * B * N;
+        L->bwd_in = L->fwd_in + A * M;
+        L->F = L->bwd_in + B * M;
+        L->Gm = L->F + B * M;
+        L->U = L->Gm + A * M;
+        L->V = L->U + A * G;
+        L->hf = L->V + B * G;
+        L->hg = L->hf + B * N;
+    }
+    return 0;
+}
+
+static void run_episode(rctx *x, flayer *Ls, size_t r)
+{
+    const vsml_model_config *cfg = x->cfg;
+    const vsml_episodes *ep = x->ep;
+    const vsml_rollout_out *out = x->out;
+    int K = cfg->n_layers, C = cfg->sizes[K], D = cfg->sizes[0], T = ep->T, N = x->PL.N;
+    const float *params = x->params + (r / (size_t)ep->E) * vsml_param_count(cfg);
+    for (int k = 0; k < K; k++) {
+        flayer *L = &Ls[k];
+        size_t ab = (size_t)L->A * L->B;
+        memset(L->h, 0, sizeof(float) * ab * N * 2);
+        memset(L->fwd_in, 0, sizeof(float) * (size_t)(L->A + L->B) * M);
+        if (cfg->init_mode == VSML_INIT_ZEROS)
+            continue;
+        for (size_t i = 0; i < ab; i++)
+            for (int j = 0; j < N / 2; j++)
+                L->c[i * N + j] = vsml_init_cell(ep->seed, ep->ep_init[r], k, (int)i, j, L->A);
+    }
+    float y[4096];
+    double loss_sum = 0.0, loss = 0.0, correct = 0.0, nonfinite = 0.0;
+    uint32_t s = ep->ep_stream[r];
+    for (int t = 0; t < T; t++) {
+        int32_t ex = ep->stream[((size_t)s * T + t) * 2];
+        int32_t label = ep->stream[((size_t)s * T + t) * 2 + 1];
+        const float *xx = ep->x + (size_t)ex * D;
+        for (int a = 0; a < D; a++)
+            Ls[0].fwd_in[a * M] = xx[a];
+        sweep(x, Ls, params, false, y);
+        double mx = y[0];
+        int arg = 0;
+        for (int b = 1; b < C; b++)
+            if (y[b] > mx) {
+                mx = y[b];
+                arg = b;
+            }
+        double sum = 0.0;
+        for (int b = 0; b < C; b++)
+            sum += exp(y[b] - mx);
+        loss = log(sum) + mx - y[label];
+        float *bin = Ls[K - 1].bwd_in;
+        memset(bin, 0, sizeof(float) * C * M);
+        for (int b = 0; b < C; b++) {
+            double onehot = b == label ? 1.0 : 0.0;
+            bin[b * M] = (float)(exp(y[b] - mx) / sum - onehot);
+            bin[b * M + 1] = cfg->feed_label ? (float)onehot : 0.0f;
+            if (out->logits)
+                out->logits[(r * T + t) * C + b] = y[b];
+        }
+        if (out->loss)
+            out->loss[r * T + t] = (float)loss;
+        loss_sum += loss;
+        correct += arg == label;
+        if (!isfinite(loss) && nonfinite == 0.0)
+            nonfinite = t + 1;
+        if (cfg->backward_pass) {
+            sweep(x, Ls, params, true, y);
+            memset(bin, 0, sizeof(float) * C * M);
+        }
+    }
+    if (out->loss_sum)
+        out->loss_sum[r] = (float)loss_sum;
+    if (out->loss_last)
+        out->loss_last[r] = (float)loss;
+    if (out->correct)
+        out->correct[r] = (float)correct;
+    if (out->nonfinite)
+        out->nonfinite[r] = (float)nonfinite;
+}
+
+static void *worker(void *arg)
+{
+    rctx *x = arg;
+    flayer Ls[VSML_MAX_LAYERS];
+    if (alloc_layers(Ls, x->cfg, x->PL.N) != 0) {
+        free_layers(Ls, x->cfg->n_layers);
+        pthread_mutex_lock(&x->mu);
+        x->failed = 1;
+        pthread_mutex_unlock(&x->mu);
+        return NULL;
+    }
+    for (;;) {
+        pthread_mutex_lock(&x->mu);
+        size_t r = x->next++;
+        int stop = x->failed || r >= x->R;
+        pthread_mutex_unlock(&x->mu);
+        if (stop)
+            break;
+        run_episode(x, Ls, r);
+    }
+    free_layers(Ls, x->cfg->n_layers);
+    return NULL;
+}
+
+int vsml_cpu_rollout(const vsml_model_config *cfg, const float *params, const vsml_episodes *ep,
+                     const vsml_rollout_out *out, int threads)
+{
+    if (vsml_model_config_check(cfg) != 0 || vsml_episodes_check(cfg, ep) != 0)
+        return -1;
+    if (cfg->sizes[cfg->n_layers] > 4096) {
+        vsml_err("the CPU rollout supports at most 4096 outputs");
+        return -1;
+    }
+    rctx x = {.cfg = cfg, .params = params, .ep = ep, .out = out,
+              .R = (size_t)ep->P * ep->E};
+    vsml_param_layout_of(vsml_state_size(cfg), &x.PL);
+    if (x.PL.G % 8) {
+        vsml_err("the CPU rollout needs a state size that is a multiple of 2");
+        return -1;
+    }
+    pthread_mutex_init(&x.mu, NULL);
+    if (threads < 1)
+        threads = 1;
+    if ((size_t)threads > x.R)
+        threads = (int)x.R;
+    pthread_t th[64];
+    int started = 0;
+    for (int t = 1; t < threads && t < 64; t++)
+        if (pthread_create(&th[t], NULL, worker, &x) == 0)
+            started = t;
+        else
+            break;
+    worker(&x);
+    for (int t = 1; t <= started; t++)
+        pthread_join(th[t], NULL);
+    pthread_mutex_destroy(&x.mu);
+    if (x.failed) {
+        vsml_err("out of memory in the CPU rollout");
+        return -1;
+    }
+    return 0;
+}
