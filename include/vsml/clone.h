@@ -131,6 +131,8 @@ typedef struct vsml_clone_opts {
     uint64_t seed;
     int log_every;      /* progress line every log_every steps (0: none) */
     int threads;        /* worker threads (1 = none) */
+    int integrators;    /* fresh init: the w and b cells' forget gate biased to
+                           sigmoid(10) and input gate to 1/2 (1) */
 } vsml_clone_opts;
 
 #define VSML_CLONE_DEFAULT_LR_TARGET 1.0

@@ -72,6 +72,7 @@ int cmd_clone(int argc, char **argv)
         {"lr-target", OPT_FLOAT, &lr_target, "learning rate of the imitated SGD rule (1)", 1e-6, 100},
         {"state-weight", OPT_FLOAT, &state_weight, "weight of the w/b targets in the loss (10)", 0, 1e6},
         {"x-std", OPT_FLOAT, &x_std, "std of the random inputs (1.5)", 1e-3, 100},
+        {"integrators", OPT_INT, &c.integrators, "1: fresh init with the w and b cells as integrators (forget bias +5, input bias +5); 0: plain init (1)", 0, 1},
         {"threads", OPT_INT, &c.threads, "worker threads (2)", 1, 64},
         {"log-every", OPT_INT, &c.log_every, "progress line every this many steps (100)", 0, 1 << 30},
         {"check", OPT_INT, &check, "held-out samples for the final check (2000; 0 = none)", 0, 1 << 24},

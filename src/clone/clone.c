@@ -39,6 +39,7 @@ void vsml_clone_opts_default(vsml_clone_opts *o)
     o->seed = 1;
     o->log_every = 100;
     o->threads = 2;
+    o->integrators = 1;
 }
 
 int vsml_clone_opts_check(const vsml_clone_opts *o)
@@ -224,7 +225,8 @@ static void *run_job(void *arg)
     return NULL;
 }
 
-static void init_params(const vsml_clone_layout *L, uint64_t seed, double *p)
+static void init_params(const vsml_clone_opts *o, const vsml_clone_layout *L, uint64_t seed,
+                        double *p)
 {
     vsml_rng r;
     vsml_rng_init(&r, seed, STREAM_INIT, VSML_TAG_DATA);
@@ -235,6 +237,12 @@ static void init_params(const vsml_clone_layout *L, uint64_t seed, double *p)
         p[L->w_fwd + i] = vsml_rng_trunc_normal(&r) / sqrt((double)L->N);
         p[L->w_bwd + i] = vsml_rng_trunc_normal(&r) / sqrt((double)L->N);
     }
+    if (o->integrators) /* the w and b cells start as integrators: f = sigmoid(10), i = 1/2 */
+        for (int k = 0; k < 2; k++) {
+            int j = k ? o->b_dim : o->w_dim;
+            p[L->b_lstm + (size_t)2 * L->N + j] = 5.0;
+            p[L->b_lstm + j] = 5.0;
+        }
 }
 
 int vsml_clone_train(const vsml_clone_opts *o, const float *init, float *out,
@@ -266,7 +274,7 @@ int vsml_clone_train(const vsml_clone_opts *o, const float *init, float *out,
         for (size_t i = 0; i < P; i++)
             p[i] = init[i];
     else
-        init_params(&L, o->seed, p);
+        init_params(o, &L, o->seed, p);
     vsml_rng br;
     vsml_rng_init(&br, o->seed, STREAM_BUFFER, VSML_TAG_DATA);
     for (size_t i = 0; i < S; i++)
