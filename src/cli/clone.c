@@ -55,7 +55,7 @@ int cmd_clone(int argc, char **argv)
     bool force = false;
     int check = 2000;
     float lr_target = (float)c.lr_target, adam_lr = (float)c.adam_lr, fresh = (float)c.fresh;
-    float state_weight = (float)c.state_weight, x_std = (float)c.x_std;
+    float state_weight = (float)c.state_weight, x_std = (float)c.x_std, w_std = (float)c.w_std;
     opt opts[] = {
         {"out", OPT_STR, &out, "parameter file to write (cloned.safetensors)", 1, 0},
         {"force", OPT_FLAG, &force, "overwrite --out if it exists", 1, 0},
@@ -63,7 +63,7 @@ int cmd_clone(int argc, char **argv)
         {"steps", OPT_INT, &c.steps, "Adam steps (4000)", 0, 10000000},
         {"seed", OPT_U64, &c.seed, "seed of the initialisation and the random data (1)", 1, 0},
         {"state-size", OPT_INT, &c.N, "sub-LSTM state size N (64)", 4, 256},
-        {"micro-ticks", OPT_INT, &c.micro_ticks, "sub-LSTM ticks per sweep (1)", 1, 8},
+        {"micro-ticks", OPT_INT, &c.micro_ticks, "sub-LSTM ticks per sweep (2)", 1, 8},
         {"batch", OPT_INT, &c.batch, "samples per Adam step (64)", 1, 1 << 16},
         {"group", OPT_INT, &c.group, "samples sharing one start state; the buffer gets their mean w, b (8)", 1, 1 << 16},
         {"buffer", OPT_INT, &c.buffer, "states in the buffer (4096)", 1, 1 << 24},
@@ -72,6 +72,7 @@ int cmd_clone(int argc, char **argv)
         {"lr-target", OPT_FLOAT, &lr_target, "learning rate of the imitated SGD rule (1)", 1e-6, 100},
         {"state-weight", OPT_FLOAT, &state_weight, "weight of the w/b targets in the loss (10)", 0, 1e6},
         {"x-std", OPT_FLOAT, &x_std, "std of the random inputs (1.5)", 1e-3, 100},
+        {"w-std", OPT_FLOAT, &w_std, "std of w in fresh states (b: half of it) (2)", 0, 100},
         {"integrators", OPT_INT, &c.integrators, "1: fresh init with the w and b cells as integrators (forget bias +5, input bias +5); 0: plain init (1)", 0, 1},
         {"threads", OPT_INT, &c.threads, "worker threads (2)", 1, 64},
         {"log-every", OPT_INT, &c.log_every, "progress line every this many steps (100)", 0, 1 << 30},
@@ -91,6 +92,7 @@ int cmd_clone(int argc, char **argv)
     c.fresh = fresh;
     c.state_weight = state_weight;
     c.x_std = x_std;
+    c.w_std = w_std;
     c.b_dim = c.N / 2;
     if (vsml_clone_opts_check(&c) != 0)
         return 2;

@@ -20,7 +20,7 @@ void vsml_clone_opts_default(vsml_clone_opts *o)
 {
     memset(o, 0, sizeof(*o));
     o->N = 64;
-    o->micro_ticks = 1;
+    o->micro_ticks = 2;
     o->w_dim = 0;
     o->b_dim = 32;
     o->scale = 4.0;
