@@ -6,6 +6,8 @@
  * without a device. */
 #include <math.h>
 #include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -35,14 +37,6 @@ typedef struct rctx {
     int failed;
 } rctx;
 
-static inline float sigmf(float x) { return 1.0f / (1.0f + expf(-x)); }
-/* tanh through expf (glibc's tanhf goes through the much slower expm1f);
- * absolute error about 1e-7, clamped where expf would overflow. */
-static inline float tanh_fast(float x)
-{
-    x = x < -40.0f ? -40.0f : x > 40.0f ? 40.0f : x;
-    return 2.0f / (1.0f + expf(-2.0f * x)) - 1.0f;
-}
 
 /* The recurrent part of the gates of four sub-LSTMs at once, register
  * blocked: z[q] = u + v[q] + h[q] . W_h, 16 gates at a time in GCC/clang
@@ -122,14 +116,104 @@ static void gates4_base(int N, int G, const float *Wh, const float *u, const flo
     gates4_body(N, G, Wh, u, v, h, z);
 }
 
+
+/* expf for 8 lanes (Cephes' polynomial, relative error about 2e-7 on
+ * [-87, 87]; arguments clamped there), and the element-wise part of a tick
+ * for 8 cells at a time. */
+typedef int32_t v8i __attribute__((vector_size(32)));
+/* Vectors go through pointers: passing them by value without AVX enabled
+ * would change the ABI (and -Wpsabi says so). */
+static inline __attribute__((always_inline)) void vsel(v8f *r, v8i m, const v8f *a, const v8f *b)
+{
+    v8i ai, bi, ri;
+    memcpy(&ai, a, sizeof(ai));
+    memcpy(&bi, b, sizeof(bi));
+    ri = (m & ai) | (~m & bi);
+    memcpy(r, &ri, sizeof(ri));
+}
+
+static inline __attribute__((always_inline)) void vexp(v8f *out, const v8f *in)
+{
+    v8f x = *in, hi = x * 0.0f + 88.0f, lo = x * 0.0f - 88.0f;
+    vsel(&x, x > hi, &hi, &x);
+    vsel(&x, x < lo, &lo, &x);
+    v8f fx = x * 1.44269504088896341f + 0.5f;
+    v8i n = __builtin_convertvector(fx, v8i); /* truncation */
+    v8f fn = __builtin_convertvector(n, v8f), fm = fn - 1.0f;
+    vsel(&fn, fn > fx, &fm, &fn); /* floor */
+    n = __builtin_convertvector(fn, v8i);
+    x = x - fn * 0.693359375f;
+    x = x + fn * 2.12194440e-4f;
+    v8f y = 1.9875691500e-4f * x + 1.3981999507e-3f;
+    y = y * x + 8.3334519073e-3f;
+    y = y * x + 4.1665795894e-2f;
+    y = y * x + 1.6666665459e-1f;
+    y = y * x + 5.0000001201e-1f;
+    y = y * (x * x) + x + 1.0f;
+    v8i e = (n + 127) << 23;
+    v8f p2;
+    memcpy(&p2, &e, sizeof(p2));
+    *out = y * p2;
+}
+
+static inline __attribute__((always_inline)) void cells_body(int N, const float *z, float *c,
+                                                             float *h, float clip)
+{
+    for (int j = 0; j < N; j += 8) {
+        v8f zi, zg, zf, zo, cj, t;
+        LD8(zi, z + j);
+        LD8(zg, z + N + j);
+        LD8(zf, z + 2 * N + j);
+        LD8(zo, z + 3 * N + j);
+        LD8(cj, c + j);
+        v8f ai = 5.0f - zi, ag = -2.0f * zg, af = -5.0f - zf, ao = -zo;
+        vexp(&ai, &ai);
+        vexp(&ag, &ag);
+        vexp(&af, &af);
+        vexp(&ao, &ao);
+        v8f i = 1.0f / (1.0f + ai), g = 2.0f / (1.0f + ag) - 1.0f;
+        v8f f = 1.0f / (1.0f + af), o = 1.0f / (1.0f + ao);
+        cj = f * cj + i * g;
+        if (clip > 0.0f) {
+            v8f lo = cj * 0.0f - clip, hi = cj * 0.0f + clip;
+            vsel(&cj, cj < lo, &lo, &cj);
+            vsel(&cj, cj > hi, &hi, &cj);
+        }
+        t = -2.0f * cj;
+        vexp(&t, &t);
+        v8f hj = o * (2.0f / (1.0f + t) - 1.0f);
+        ST8(c + j, cj);
+        ST8(h + j, hj);
+    }
+}
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+__attribute__((target("avx2"))) static void cells_avx2(int N, const float *z, float *c, float *h,
+                                                       float clip)
+{
+    cells_body(N, z, c, h, clip);
+}
+#endif
+
+static void cells_base(int N, const float *z, float *c, float *h, float clip)
+{
+    cells_body(N, z, c, h, clip);
+}
+
+static bool use_avx2(void)
+{
+#ifdef HAVE_AVX2_PATH
+    return __builtin_cpu_supports("avx2");
+#else
+    return false;
+#endif
+}
+
 static void gates4(int N, int G, const float *Wh, const float *u, const float *const *v,
                    const float *const *h, float (*z)[4 * VSML_N_MAX])
 {
 #ifdef HAVE_AVX2_PATH
-    static int avx2 = -1;
-    if (avx2 < 0)
-        avx2 = __builtin_cpu_supports("avx2") ? 1 : 0;
-    if (avx2) {
+    if (use_avx2()) {
         gates4_avx2(N, G, Wh, u, v, h, z);
         return;
     }
@@ -178,16 +262,12 @@ static void layer_update(const vsml_param_layout *PL, flayer *L, const float *W,
             for (int t = 0; t < ticks; t++) {
                 gates4(N, G, Wh, u, v, hs, z);
                 for (int q = 0; q < nb; q++)
-                    for (int j = 0; j < N; j++) {
-                        const float *zq = z[q];
-                        float i = sigmf(zq[j] - 5.0f), gg = tanh_fast(zq[N + j]);
-                        float f = sigmf(zq[2 * N + j] + 5.0f), o = sigmf(zq[3 * N + j]);
-                        float cj = f * c[q][j] + i * gg;
-                        if (clip > 0.0f)
-                            cj = cj < -clip ? -clip : cj > clip ? clip : cj;
-                        c[q][j] = cj;
-                        h[q][j] = o * tanh_fast(cj);
-                    }
+#ifdef HAVE_AVX2_PATH
+                    if (use_avx2())
+                        cells_avx2(N, z[q], c[q], h[q], clip);
+                    else
+#endif
+                        cells_base(N, z[q], c[q], h[q], clip);
             }
         }
     memset(L->hf, 0, sizeof(float) * B * N);
