@@ -32,13 +32,24 @@ const uint N = VSML_N, M = VSML_M, G = VSML_G;
 // VSML_SERIAL (a second build of this file): one invocation per episode,
 // no barriers, parameters read from the buffer. It wins for small networks,
 // whose steps are otherwise dominated by workgroup barriers.
-#ifdef VSML_SERIAL
+// VSML_N (glslang -DVSML_N=64; 16 by default) is the state size. A block of
+// N=64 (87 KiB) does not fit in shared memory, so the parallel kernel then
+// also reads the parameters from the buffer (the same address in every
+// invocation of a workgroup: cached broadcasts).
+#if defined(VSML_SERIAL) || VSML_N > 16
+#define VSML_PARAMS_GLOBAL
+#endif
+#ifdef VSML_PARAMS_GLOBAL
 layout(std430, binding = 0) readonly buffer Params4 { vec4 params4[]; }; // same memory
 uint wbase4;
 #define WV(i) params4[wbase4 + (i)]
+#if defined(VSML_SERIAL) && VSML_N <= 16
+#define VSML_PRIVATE_WH
 // The recurrent block W_lstm[2M:2M+N] in private memory: read per lane from
-// the buffer once per dispatch instead of 256 gathers per micro tick.
+// the buffer once per dispatch instead of 256 gathers per micro tick (only
+// for small N: 4N^2 floats per invocation, loaded by a fully unrolled loop).
 vec4 whp[VSML_N * VSML_G / 4];
+#endif
 #else
 // The parameter block in shared memory as vec4s (all part offsets are
 // multiples of 4).
@@ -62,10 +73,12 @@ void sync()
 void load_block(uint blk)
 {
     uint pbase = ((pc.ep_base + ep) / pc.E) * pc.param_stride + blk * VSML_BLOCK_SIZE;
-#ifdef VSML_SERIAL
+#ifdef VSML_PARAMS_GLOBAL
     wbase4 = pbase / 4;
+#ifdef VSML_PRIVATE_WH
     [[unroll]] for (uint i = 0; i < N * G / 4; i++)
         whp[i] = WV((VSML_OFF_W_LSTM + 2 * M * G) / 4 + i);
+#endif
 #else
     for (uint i = tid; i < VSML_BLOCK_SIZE / 4; i += WG)
         Wv[i] = vec4(params[pbase + 4 * i], params[pbase + 4 * i + 1], params[pbase + 4 * i + 2],
@@ -113,6 +126,19 @@ void init_episode()
     sync();
 }
 
+// Gate columns are handled in chunks of CQ = 4 column quads per gate (16
+// cells, 16 vec4 accumulators): the whole of N = 16, a quarter of N = 64,
+// so that no loop body holds more live vectors than N = 16's (a 64-vec4
+// body takes llvmpipe minutes to compile). Column quad q of gate gt in chunk
+// ch is gt * N/4 + ch * CQ + u.
+const uint CQ = 4, NCH = N / (4 * CQ);
+#if VSML_N <= 16
+#define CH_LOOP [[unroll]]
+#else
+#define CH_LOOP [[dont_unroll]]
+#endif
+#define COLQ(gt, ch, u) ((gt) * (N / 4) + (ch) * CQ + (u))
+
 // U[a] = fwd_in[a] . W_lstm[0:M], V[b] = bwd_in[b] . W_lstm[M:2M] + b_lstm.
 // Layer 0's inbox is [x_a, 0, ...], so its U is formed inside micro_ticks.
 void inbox_terms(uint k, uint A, uint B)
@@ -121,35 +147,41 @@ void inbox_terms(uint k, uint A, uint B)
     uint fo = sc_base + lk(k, VSML_LAYK_FWD), bo = sc_base + lk(k, VSML_LAYK_BWD);
     if (k > 0) {
         for (uint a = tid; a < A; a += WG) {
-            vec4 u[G / 4];
-            [[unroll]] for (uint q = 0; q < G / 4; q++)
-                u[q] = vec4(0.0);
-            for (uint m = 0; m < M; m++) {
-                float msg = sc[fo + a * M + m];
-                [[unroll]] for (uint q = 0; q < G / 4; q++)
-                    u[q] += msg * WV((VSML_OFF_W_LSTM + m * G) / 4 + q);
+            CH_LOOP for (uint ch = 0; ch < NCH; ch++) {
+                vec4 u[4 * CQ];
+                [[unroll]] for (uint r = 0; r < 4 * CQ; r++)
+                    u[r] = vec4(0.0);
+                for (uint m = 0; m < M; m++) {
+                    float msg = sc[fo + a * M + m];
+                    [[unroll]] for (uint r = 0; r < 4 * CQ; r++)
+                        u[r] += msg * WV((VSML_OFF_W_LSTM + m * G) / 4 + COLQ(r / CQ, ch, r % CQ));
+                }
+                [[unroll]] for (uint r = 0; r < 4 * CQ; r++)
+                    sc4[uq + a * (G / 4) + COLQ(r / CQ, ch, r % CQ)] = u[r];
             }
-            [[unroll]] for (uint q = 0; q < G / 4; q++)
-                sc4[uq + a * (G / 4) + q] = u[q];
         }
     }
     for (uint b = tid; b < B; b += WG) {
-        vec4 v[G / 4];
-        [[unroll]] for (uint q = 0; q < G / 4; q++)
-            v[q] = WV(VSML_OFF_B_LSTM / 4 + q);
-        for (uint m = 0; m < M; m++) {
-            float msg = sc[bo + b * M + m];
-            [[unroll]] for (uint q = 0; q < G / 4; q++)
-                v[q] += msg * WV((VSML_OFF_W_LSTM + (M + m) * G) / 4 + q);
+        CH_LOOP for (uint ch = 0; ch < NCH; ch++) {
+            vec4 v[4 * CQ];
+            [[unroll]] for (uint r = 0; r < 4 * CQ; r++)
+                v[r] = WV(VSML_OFF_B_LSTM / 4 + COLQ(r / CQ, ch, r % CQ));
+            for (uint m = 0; m < M; m++) {
+                float msg = sc[bo + b * M + m];
+                [[unroll]] for (uint r = 0; r < 4 * CQ; r++)
+                    v[r] += msg * WV((VSML_OFF_W_LSTM + (M + m) * G) / 4 + COLQ(r / CQ, ch, r % CQ));
+            }
+            [[unroll]] for (uint r = 0; r < 4 * CQ; r++)
+                sc4[vq + b * (G / 4) + COLQ(r / CQ, ch, r % CQ)] = v[r];
         }
-        [[unroll]] for (uint q = 0; q < G / 4; q++)
-            sc4[vq + b * (G / 4) + q] = v[q];
     }
     sync();
 }
 
-// The sub-LSTM update of spec section 3, four cells at a time: z[q] holds
-// gate columns 4q..4q+3, so gate i is z[0..3], g z[4..7], f z[8..11], o z[12..15].
+// The sub-LSTM update of spec section 3, four cells at a time, one chunk of
+// 16 cells after another: z[gt * CQ + u] holds the columns of gate gt (i, g,
+// f, o) for cells 4(ch * CQ + u) .. +3. The new h of a chunk goes to hn, so
+// that every chunk sees the old h.
 void micro_ticks(uint k, uint A, uint B, uint ex)
 {
     uint AB = A * B;
@@ -158,46 +190,54 @@ void micro_ticks(uint k, uint A, uint B, uint ex)
     bool clip = (pc.flags & VSML_FLAG_CLIP) != 0;
     for (uint i = tid; i < AB; i += WG) {
         uint a = i / B, b = i % B;
-        vec4 h[N / 4], c[N / 4], z[G / 4];
+        vec4 h[N / 4], c[N / 4], hn[N / 4], z[4 * CQ];
         for (uint j = 0; j < N; j++) {
             h[j >> 2][j & 3] = st[sb + j * AB + i];
             c[j >> 2][j & 3] = st[sb + (N + j) * AB + i];
         }
         float x = k == 0 ? xs[ex * pc.dim + a] : 0.0;
         for (uint tick = 0; tick < pc.micro_ticks; tick++) {
-            if (k == 0) {
-                [[unroll]] for (uint q = 0; q < G / 4; q++)
-                    z[q] = x * WV(VSML_OFF_W_LSTM / 4 + q) + sc4[vq + b * (G / 4) + q];
-            } else {
-                [[unroll]] for (uint q = 0; q < G / 4; q++)
-                    z[q] = sc4[uq + a * (G / 4) + q] + sc4[vq + b * (G / 4) + q];
-            }
-#ifdef VSML_SERIAL
-            [[unroll]] for (uint j = 0; j < N; j++) {
-                float hj = h[j >> 2][j & 3];
-                [[unroll]] for (uint q = 0; q < G / 4; q++)
-                    z[q] += hj * whp[j * (G / 4) + q];
-            }
+            CH_LOOP for (uint ch = 0; ch < NCH; ch++) {
+                if (k == 0) {
+                    [[unroll]] for (uint r = 0; r < 4 * CQ; r++) {
+                        uint q = COLQ(r / CQ, ch, r % CQ);
+                        z[r] = x * WV(VSML_OFF_W_LSTM / 4 + q) + sc4[vq + b * (G / 4) + q];
+                    }
+                } else {
+                    [[unroll]] for (uint r = 0; r < 4 * CQ; r++) {
+                        uint q = COLQ(r / CQ, ch, r % CQ);
+                        z[r] = sc4[uq + a * (G / 4) + q] + sc4[vq + b * (G / 4) + q];
+                    }
+                }
+#ifdef VSML_PRIVATE_WH
+                [[unroll]] for (uint j = 0; j < N; j++) {
+                    float hj = h[j >> 2][j & 3];
+                    [[unroll]] for (uint r = 0; r < 4 * CQ; r++)
+                        z[r] += hj * whp[j * (G / 4) + COLQ(r / CQ, ch, r % CQ)];
+                }
 #else
-            // kept as a loop: fully unrolled, this body takes llvmpipe minutes to compile
-            for (uint j = 0; j < N; j++) {
-                float hj = h[j >> 2][j & 3];
-                uint wr = (VSML_OFF_W_LSTM + (2 * M + j) * G) / 4;
-                [[unroll]] for (uint q = 0; q < G / 4; q++)
-                    z[q] += hj * WV(wr + q);
-            }
+                // kept as a loop: fully unrolled, this body takes llvmpipe minutes to compile
+                for (uint j = 0; j < N; j++) {
+                    float hj = h[j >> 2][j & 3];
+                    uint wr = (VSML_OFF_W_LSTM + (2 * M + j) * G) / 4;
+                    [[unroll]] for (uint r = 0; r < 4 * CQ; r++)
+                        z[r] += hj * WV(wr + COLQ(r / CQ, ch, r % CQ));
+                }
 #endif
-            [[unroll]] for (uint q = 0; q < N / 4; q++) {
-                vec4 ig = sigmoid(z[q] - 5.0);
-                vec4 gg = safe_tanh(z[N / 4 + q]);
-                vec4 fg = sigmoid(z[N / 2 + q] + 5.0);
-                vec4 og = sigmoid(z[3 * N / 4 + q]);
-                vec4 cq = fg * c[q] + ig * gg;
-                if (clip)
-                    cq = clamp(cq, -pc.clip, pc.clip);
-                c[q] = cq;
-                h[q] = og * safe_tanh(cq);
+                [[unroll]] for (uint u = 0; u < CQ; u++) {
+                    uint q = ch * CQ + u;
+                    vec4 ig = sigmoid(z[u] - 5.0);
+                    vec4 gg = safe_tanh(z[CQ + u]);
+                    vec4 fg = sigmoid(z[2 * CQ + u] + 5.0);
+                    vec4 og = sigmoid(z[3 * CQ + u]);
+                    vec4 cq = fg * c[q] + ig * gg;
+                    if (clip)
+                        cq = clamp(cq, -pc.clip, pc.clip);
+                    c[q] = cq;
+                    hn[q] = og * safe_tanh(cq);
+                }
             }
+            h = hn;
         }
         for (uint j = 0; j < N; j++) {
             st[sb + j * AB + i] = h[j >> 2][j & 3];

@@ -44,5 +44,6 @@ expect_error "unknown dataset" "$exe" rollout --dataset nosuchset --steps 3
 expect_error "unknown command" "$exe" frobnicate
 expect_error "missing IDX files" "$exe" rollout --dataset idx --images "$tmp/a" --labels "$tmp/b" --steps 3
 expect_error "out directory missing" "$exe" rollout $small --out "$tmp/no/such/dir/x.safetensors"
+expect_error "state size 32" "$exe" rollout $small --state-size 32
 echo "$pass passed, $fails failed"
 [ "$fails" -eq 0 ]

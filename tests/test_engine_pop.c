@@ -1,6 +1,7 @@
 /* Population invariants on the device: P equal parameter vectors give P
  * identical results; splitting episodes into chunks, and steps into several
- * dispatches or several runs, changes nothing (bitwise). */
+ * dispatches or several runs, changes nothing (bitwise); the same for state
+ * size N = 64. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -74,6 +75,45 @@ static void same(const result *a, const result *b, size_t R, size_t n_logits, co
     CHECK(memcmp(a->correct, b->correct, R * 4) == 0, "%s: counts differ", what);
 }
 
+/* N = 64 (the cloning state size, its own kernels): chunks, dispatch
+ * slices and split runs are bitwise invisible; serial = parallel to float
+ * rounding. Small layers: a sub-LSTM step is 16x the work of N = 16. */
+static void n64_invariants(void)
+{
+    int sizes[3] = {5, 3, 2};
+    vsml_model_config cfg;
+    vsml_model_config_default(&cfg, 2, sizes);
+    cfg.state_size = 64;
+    cfg.feed_label = true;
+    cfg.per_layer_params = true;
+    int P = 4, E = 2, T = 12;
+    size_t R = (size_t)P * E, C = 2;
+    vsml_episodes ep;
+    test_episodes(&cfg, P, E, T, 9, &ep);
+    float *params = test_params(&cfg, P, 13, 0.1f);
+    g_kernel = VSML_KERNEL_AUTO;
+    result whole = run(&cfg, params, &ep, 0, 0, 1);
+    CHECK(memcmp(whole.logits, whole.logits + E * T * C, T * C * 4) != 0,
+          "N=64: different parameter vectors gave identical logits");
+    result chunked = run(&cfg, params, &ep, 3, 0, 1);
+    same(&whole, &chunked, R, R * T * C, "N=64: chunks of 3 episodes");
+    result resumed = run(&cfg, params, &ep, 3, 2, 3);
+    same(&whole, &resumed, R, R * T * C, "N=64: 3 runs, chunks of 3, 2 steps per dispatch");
+    g_kernel = VSML_KERNEL_SERIAL;
+    result serial = run(&cfg, params, &ep, 0, 0, 1);
+    g_kernel = VSML_KERNEL_PARALLEL;
+    result parallel = run(&cfg, params, &ep, 5, 0, 1);
+    near(&serial, &parallel, R, R * T * C, "N=64: serial vs parallel kernel");
+    same(&whole, &parallel, R, R * T * C, "N=64: auto (parallel) vs parallel, chunks of 5");
+    free_result(&whole);
+    free_result(&chunked);
+    free_result(&resumed);
+    free_result(&serial);
+    free_result(&parallel);
+    free(params);
+    test_episodes_free(&ep);
+}
+
 int main(void)
 {
     int sizes[3] = {33, 7, 3};
@@ -132,5 +172,6 @@ int main(void)
     free(params);
     (void)np;
     test_episodes_free(&ep);
+    n64_invariants();
     TEST_END();
 }

@@ -4,7 +4,8 @@
  * |dev - ref| <= TOL * max(1, |ref|): the reference runs in double, the
  * device in float, and 50 steps of recurrent dynamics amplify float rounding
  * (about 1e-7 per operation) by far less than 1e3; a logit error of 1e-4
- * changes a softmax probability by at most 0.01%. */
+ * changes a softmax probability by at most 0.01%. State size N = 64 (the
+ * cloning configuration) has its own cases, with both kernels. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -34,6 +35,9 @@ static double compare(const float *d, const float *r, size_t n, double *max_abs)
 }
 
 static int n_big_population, n_784, n_deep;
+
+static void check_case(vsml_engine *eng, int idx, const vsml_model_config *cfg, int P, int E,
+                       int T);
 
 static void run_case(vsml_engine *eng, int idx, vsml_rng *r)
 {
@@ -73,30 +77,39 @@ static void run_case(vsml_engine *eng, int idx, vsml_rng *r)
     n_big_population += P == 64 && E == 2;
     n_784 += sizes[0] == 784;
     n_deep += K == 3;
+    check_case(eng, idx, &cfg, P, E, T);
+}
+
+/* One configuration on the device against the reference. */
+static void check_case(vsml_engine *eng, int idx, const vsml_model_config *cfg, int P, int E,
+                       int T)
+{
+    int K = cfg->n_layers;
+    const int *sizes = cfg->sizes;
     vsml_episodes ep;
-    test_episodes(&cfg, P, E, T, 1000 + idx, &ep);
-    float *params = test_params(&cfg, P, 77 + idx, 0.05f);
+    test_episodes(cfg, P, E, T, 1000 + idx, &ep);
+    float *params = test_params(cfg, P, 77 + idx, 0.05f);
     size_t R = (size_t)P * E, C = (size_t)sizes[K];
     float *ld = calloc(R * T * C, 4), *lr = calloc(R * T * C, 4);
     float *sd = calloc(R, 4), *sr = calloc(R, 4), *cd = calloc(R, 4), *cr = calloc(R, 4);
     vsml_rollout_out od = {.logits = ld, .loss_sum = sd, .correct = cd};
     vsml_rollout_out orf = {.logits = lr, .loss_sum = sr, .correct = cr};
     double t0 = vsml_now();
-    int rc1 = vsml_engine_rollout(eng, &cfg, params, &ep, &od, NULL);
+    int rc1 = vsml_engine_rollout(eng, cfg, params, &ep, &od, NULL);
     double t1 = vsml_now();
-    int rc2 = vsml_ref_rollout(&cfg, params, &ep, &orf);
+    int rc2 = vsml_ref_rollout(cfg, params, &ep, &orf);
     double t2 = vsml_now();
     CHECK(rc1 == 0 && rc2 == 0, "case %d: rollout failed", idx);
     double max_abs, rel = compare(ld, lr, R * T * C, &max_abs);
     double lmax_abs, lrel = compare(sd, sr, R, &lmax_abs);
     char desc[160];
-    snprintf(desc, sizeof(desc), "K=%d sizes=%d", K, sizes[0]);
+    snprintf(desc, sizeof(desc), "N=%d K=%d sizes=%d", vsml_state_size(cfg), K, sizes[0]);
     for (int k = 1; k <= K; k++)
         snprintf(desc + strlen(desc), sizeof(desc) - strlen(desc), "x%d", sizes[k]);
-    fprintf(stderr, "case %2d: %-18s P=%2d E=%d ticks=%d fl=%d bp=%d pl=%d clip=%g: "
+    fprintf(stderr, "case %2d: %-23s P=%2d E=%d ticks=%d fl=%d bp=%d pl=%d clip=%g: "
                     "logit rel err %.2e (abs %.2e), loss-sum rel err %.2e [%.1fs dev, %.1fs ref]\n",
-            idx, desc, P, E, cfg.micro_ticks, cfg.feed_label, cfg.backward_pass,
-            cfg.per_layer_params, cfg.clip_state, rel, max_abs, lrel, t1 - t0, t2 - t1);
+            idx, desc, P, E, cfg->micro_ticks, cfg->feed_label, cfg->backward_pass,
+            cfg->per_layer_params, cfg->clip_state, rel, max_abs, lrel, t1 - t0, t2 - t1);
     CHECK(rel <= TOL, "case %d (%s): logits differ by %.3e relative", idx, desc, rel);
     CHECK(lrel <= TOL * T, "case %d: loss sums differ by %.3e", idx, lrel);
     /* correctness counts may differ only where two logits tie within TOL */
@@ -108,6 +121,42 @@ static void run_case(vsml_engine *eng, int idx, vsml_rng *r)
     test_episodes_free(&ep);
 }
 
+/* N = 64: each sub-LSTM step is 16x the work of N = 16, so small layers,
+ * few steps and few episodes; the serial and the parallel kernel each run
+ * the shared and the per-layer case (with clipping, feed_label and the
+ * backward pass) and a 2-layer net with a 100-input layer. */
+static void run_n64_cases(void)
+{
+    static const struct {
+        int K, sizes[3], P, E, T, ticks;
+        bool fl, bp, pl;
+        float clip;
+    } cases[] = {
+        {1, {7, 3}, 4, 2, 20, 2, true, true, false, 0.0f},
+        {2, {4, 3, 2}, 2, 2, 12, 1, false, true, true, 4.0f},
+        {2, {100, 3, 2}, 2, 1, 6, 2, true, false, false, 0.0f},
+    };
+    enum vsml_kernel kernels[2] = {VSML_KERNEL_SERIAL, VSML_KERNEL_PARALLEL};
+    for (int kk = 0; kk < 2; kk++) {
+        vsml_engine *eng = test_engine_kernel(0, 0, kernels[kk]);
+        /* the 100-input case is too long a step for the serial kernel on llvmpipe */
+        for (size_t i = 0; i < VSML_ARRAY_SIZE(cases) - (kk == 0); i++) {
+            vsml_model_config cfg;
+            vsml_model_config_default(&cfg, cases[i].K, cases[i].sizes);
+            cfg.state_size = 64;
+            cfg.micro_ticks = cases[i].ticks;
+            cfg.feed_label = cases[i].fl;
+            cfg.backward_pass = cases[i].bp;
+            cfg.per_layer_params = cases[i].pl;
+            cfg.clip_state = cases[i].clip;
+            fprintf(stderr, "N=64, %s kernel:\n", kk == 0 ? "serial" : "parallel");
+            check_case(eng, 100 + kk * 10 + (int)i, &cfg, cases[i].P, cases[i].E, cases[i].T);
+        }
+        CHECK(test_validation_errors(eng) == 0, "validation errors (N=64)");
+        vsml_engine_destroy(&eng);
+    }
+}
+
 int main(int argc, char **argv)
 {
     int n_cases = argc > 1 ? atoi(argv[1]) : 22;
@@ -117,6 +166,7 @@ int main(int argc, char **argv)
     for (int i = 0; i < n_cases; i++)
         run_case(eng, i, &r);
     CHECK(test_validation_errors(eng) == 0, "validation errors");
+    run_n64_cases();
     if (n_cases >= 20)
         CHECK(n_big_population > 0 && n_784 > 0 && n_deep > 0,
               "the cases must cover P = 64 with E = 2 (%d), 784 inputs (%d), K = 3 (%d)",

@@ -154,6 +154,74 @@ int main(void)
     CHECK(vsml_params_save(bad_path, &cfg, a, 0, NULL) == 0, "save nan");
     expect_load_fail(bad_path, &cfg, "NaN parameter");
 
+    /* State size N = 64: layout from spec section 2 written out
+     * ([2M+N][4N] = 80 x 256, 4N, [N][M] = 64 x 8, M, 64 x 8, M). */
+    vsml_param_layout L16, L64;
+    vsml_param_layout_of(16, &L16);
+    vsml_param_layout_of(64, &L64);
+    CHECK(L16.w_lstm == VSML_OFF_W_LSTM && L16.b_lstm == VSML_OFF_B_LSTM &&
+              L16.w_fwd == VSML_OFF_W_FWD && L16.b_fwd == VSML_OFF_B_FWD &&
+              L16.w_bwd == VSML_OFF_W_BWD && L16.b_bwd == VSML_OFF_B_BWD &&
+              L16.block == VSML_BLOCK_SIZE && L16.G == 64, "N=16 layout = shader macros");
+    CHECK(L64.N == 64 && L64.M == 8 && L64.G == 256 && L64.b_lstm == 20480 &&
+              L64.w_fwd == 20736 && L64.b_fwd == 21248 && L64.w_bwd == 21256 &&
+              L64.b_bwd == 21768 && L64.block == 21776, "N=64 layout");
+    vsml_model_config c64 = cfg, p64 = pl;
+    c64.state_size = p64.state_size = 64;
+    CHECK(vsml_model_config_check(&c64) == 0 && vsml_param_count(&c64) == 21776 &&
+              vsml_param_count(&p64) == 2 * 21776, "N=64 counts");
+    CHECK(cfg.state_size == 16 && vsml_state_size(&cfg) == 16, "default N");
+    bad = cfg;
+    bad.state_size = 0;
+    CHECK(vsml_model_config_check(&bad) == 0 && vsml_state_size(&bad) == 16, "N=0 is 16");
+    bad.state_size = 32;
+    n_errors = 0;
+    CHECK(vsml_model_config_check(&bad) != 0 && n_errors == 1, "N=32 accepted");
+    bad.state_size = -16;
+    n_errors = 0;
+    CHECK(vsml_model_config_check(&bad) != 0 && n_errors == 1, "N=-16 accepted");
+    mo = (vsml_model_opts){.micro_ticks = 2, .state_size = 64};
+    CHECK(vsml_model_config_make(&made, 2, sizes, &mo) == 0 && made.state_size == 64,
+          "config_make N=64");
+    mo.state_size = 48;
+    n_errors = 0;
+    CHECK(vsml_model_config_make(&made, 2, sizes, &mo) != 0 && n_errors == 1, "N=48 made");
+
+    float *a64 = malloc(2 * 21776 * 4);
+    vsml_params_init(&p64, 5, a64);
+    ok = 1;
+    for (int i = 0; i < 256; i++)
+        ok &= a64[L64.b_lstm + i] == 0.0f;
+    for (size_t i = 0; i < L64.b_lstm; i++)
+        ok &= fabsf(a64[i]) <= 2.0f / sqrtf(80.0f) + 1e-6f;
+    for (int i = 0; i < 512; i++)
+        ok &= fabsf(a64[L64.w_fwd + i]) <= 2.0f / 8.0f + 1e-6f &&
+              fabsf(a64[21776 + L64.w_bwd + i]) <= 2.0f / 8.0f + 1e-6f;
+    CHECK(ok, "N=64 init ranges");
+    CHECK(vsml_params_save(path, &p64, a64, 0, NULL) == 0, "save N=64");
+    back = NULL;
+    CHECK(vsml_params_load(path, &p64, &back) == 0 && back &&
+              memcmp(back, a64, 2 * 21776 * 4) == 0, "N=64 per-layer round trip");
+    free(back);
+    CHECK(vsml_params_file_state_size(path) == 64, "N of the file");
+    CHECK(vsml_st_read(path, &st) == 0, "read N=64");
+    t = vsml_st_find(&st, "layer1.W_lstm");
+    const char *meta_n = vsml_st_get_meta(&st, "state_size");
+    CHECK(t && t->ndim == 2 && t->shape[0] == 80 && t->shape[1] == 256 &&
+              memcmp(t->data, a64 + 21776, 80 * 256 * 4) == 0 && meta_n &&
+              !strcmp(meta_n, "64"), "N=64 tensor and metadata");
+    vsml_st_free(&st);
+    /* N mismatch, both ways: one error */
+    pl.state_size = 16;
+    expect_load_fail(path, &pl, "N=64 file for an N=16 model");
+    CHECK(vsml_params_save(path, &cfg, a, 0, NULL) == 0, "save N=16 again");
+    CHECK(vsml_params_file_state_size(path) == 16, "N of an N=16 file");
+    expect_load_fail(path, &c64, "N=16 file for an N=64 model");
+    n_errors = 0;
+    CHECK(vsml_params_file_state_size("/nonexistent/p.safetensors") < 0 && n_errors == 1,
+          "N of a missing file");
+    free(a64);
+
     unlink(path);
     unlink(bad_path);
     rmdir(dir);

@@ -34,6 +34,7 @@ typedef struct vsml_train_config {
     float clip_state;
     char init[16];  /* random | zeros */
     char loss[16];  /* mean | last */
+    int state_size; /* N: 16 | 64; 0 = the --init-params file's, else 16 */
     /* ES */
     int pairs, pairs_per_task, T, steps;
     float sigma, lr, weight_decay, grad_clip;

@@ -18,6 +18,8 @@ typedef struct cli_model_opts {
     float clip;
     const char *init;   /* random | zeros */
     const char *loss;   /* mean | last */
+    int state_size;     /* N; 0 = the parameter file's (params_file), else 16 */
+    const char *params_file; /* set by the command: where N comes from when not given */
 } cli_model_opts;
 
 /* The option-table rows (cli/args.h) of the model options, shared by the
@@ -30,9 +32,12 @@ typedef struct cli_model_opts {
     {"backward-pass", OPT_FLAG, &(m).backward_pass, "reverse sweep with the error at once", 1,  \
      0},                                                                                        \
     {"per-layer", OPT_FLAG, &(m).per_layer, "one parameter block per layer", 1, 0},             \
-    {"clip", OPT_FLOAT, &(m).clip, "clip cell states to [-clip, clip] (0 = off)", 0, 1e6}
+    {"clip", OPT_FLOAT, &(m).clip, "clip cell states to [-clip, clip] (0 = off)", 0, 1e6},      \
+    {"state-size", OPT_INT, &(m).state_size,                                                    \
+     "sub-LSTM state size N: 16 or 64 (default: the parameter file's, else 16)", 1, 1024}
 
-/* Fills cfg from the options and the dataset's shape. */
+/* Fills cfg from the options and the dataset's shape (N from o->params_file
+ * when o->state_size is 0). */
 int cli_model_config(const cli_model_opts *o, const vsml_dataset *ds, vsml_model_config *cfg);
 
 /* Builds E shuffled streams of T examples (each episode its own stream and

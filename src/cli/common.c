@@ -19,9 +19,13 @@ int cli_model_config(const cli_model_opts *o, const vsml_dataset *ds, vsml_model
         sizes[1] = ds->n_classes;
         n = 2;
     }
+    int N = o->state_size;
+    if (N == 0 && o->params_file && (N = vsml_params_file_state_size(o->params_file)) < 0)
+        return -1;
     vsml_model_opts mo = {.micro_ticks = o->micro_ticks, .feed_label = o->feed_label,
                           .backward_pass = o->backward_pass, .per_layer_params = o->per_layer,
-                          .clip_state = o->clip, .init = o->init, .loss = o->loss};
+                          .clip_state = o->clip, .init = o->init, .loss = o->loss,
+                          .state_size = N};
     if (vsml_model_config_make(cfg, n - 1, sizes, &mo) != 0)
         return -1;
     if (ds && cfg->sizes[0] != ds->dim) {

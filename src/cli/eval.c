@@ -213,6 +213,7 @@ static int open_set(eval_ctx *cx, int i)
     vsml_dataset_req req = {.name = o->datasets[i], .data_dir = o->data_dir, .test_split = true,
                             .synth_n = n < SYNTH_MAX_EXAMPLES ? (int)n : SYNTH_MAX_EXAMPLES,
                             .synth_dim = o->synth_dim, .seed = o->data_seed};
+    o->model.params_file = o->params;
     if (vsml_dataset_open(&req, &es->ds) != 0 || cli_model_config(&o->model, &es->ds, &es->cfg) != 0)
         return -1;
     if (o->params) {

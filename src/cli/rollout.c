@@ -76,6 +76,7 @@ static int run(rollout_opts *o)
                             .labels = o->labels, .test_split = o->test_split,
                             .synth_n = o->steps * o->episodes, .synth_dim = o->synth_dim,
                             .seed = o->data_seed};
+    o->model.params_file = o->params;
     if (vsml_dataset_open(&req, &ds) != 0 || cli_model_config(&o->model, &ds, &cfg) != 0)
         goto out;
     if (o->params) {

@@ -156,6 +156,10 @@ static int resolve_config(const train_opts *o, vsml_train_config *c)
         vsml_train_config_set(c, o->sets[i], errs, ERRS_SIZE);
     if (o->steps >= 0)
         c->steps = o->steps;
+    /* state_size = 0: N of the --init-params file (kept in the run's config) */
+    if (!o->resume && o->init_params && c->state_size == 0 &&
+        (c->state_size = vsml_params_file_state_size(o->init_params)) < 0)
+        return -1;
     vsml_train_config_validate(c, errs, ERRS_SIZE);
     if (*errs) {
         vsml_err("invalid configuration:\n  %s", errs);

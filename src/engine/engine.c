@@ -10,6 +10,8 @@
 #include "es_perturb.spv.h"
 #include "vsml_step.spv.h"
 #include "vsml_step_serial.spv.h"
+#include "vsml_step_n64.spv.h"
+#include "vsml_step_serial_n64.spv.h"
 #define SERIAL_WG 64
 
 struct vsml_step_pc { VSML_STEP_PC_FIELDS };
@@ -148,6 +150,7 @@ int vsml_engine_validation_errors(const vsml_engine *eng)
 static void plan_layout(vsml_pop *pop)
 {
     const vsml_model_config *cfg = &pop->cfg;
+    const uint32_t N = (uint32_t)vsml_state_size(cfg), G = 4 * N;
     uint32_t st = 0, sc = 0, maxA = 0, maxB = 0;
     memset(pop->layout, 0, sizeof(pop->layout));
     for (int k = 0; k < cfg->n_layers; k++) {
@@ -156,7 +159,7 @@ static void plan_layout(vsml_pop *pop)
         L[VSML_LAYK_A] = A;
         L[VSML_LAYK_B] = B;
         L[VSML_LAYK_STATE] = st;
-        st += 2 * VSML_N * A * B;
+        st += 2 * N * A * B;
         L[VSML_LAYK_FWD] = sc;
         sc += A * VSML_M;
         L[VSML_LAYK_BWD] = sc;
@@ -166,13 +169,13 @@ static void plan_layout(vsml_pop *pop)
     }
     sc = (sc + 3) & ~3u; /* U and V are read as vec4 */
     pop->layout[VSML_LAY_U] = sc;
-    sc += maxA * VSML_G;
+    sc += maxA * G;
     pop->layout[VSML_LAY_V] = sc;
-    sc += maxB * VSML_G;
+    sc += maxB * G;
     pop->layout[VSML_LAY_HF] = sc;
-    sc += maxB * VSML_N;
+    sc += maxB * N;
     pop->layout[VSML_LAY_HG] = sc;
-    sc += maxA * VSML_N;
+    sc += maxA * N;
     pop->layout[VSML_LAY_OUT] = sc;
     sc += (uint32_t)cfg->sizes[cfg->n_layers];
     pop->state_stride = st;
@@ -188,14 +191,17 @@ static double cdiv(double a, double b)
  * per step (loops NIR unrolls count for less; we count every loop). */
 static double loop_iters_per_step(const vsml_model_config *cfg, double wg)
 {
-    const double N = VSML_N, M = VSML_M, G = VSML_G;
+    vsml_param_layout L;
+    vsml_param_layout_of(vsml_state_size(cfg), &L);
+    const double N = L.N, M = L.M, G = L.G, block = (double)L.block;
     double it = 1.0, sweeps = cfg->backward_pass ? 2.0 : 1.0;
     for (int k = 0; k < cfg->n_layers; k++) {
         double A = cfg->sizes[k], B = cfg->sizes[k + 1], per = 2.0;
-        if (cfg->per_layer_params && cfg->n_layers > 1)
-            per += cdiv(VSML_BLOCK_SIZE / 4, wg);
+        if (cfg->per_layer_params && cfg->n_layers > 1 && N <= 16)
+            per += cdiv(block / 4, wg); /* the N > 16 kernels read the buffer: no load loop */
         per += (k > 0 ? cdiv(A, wg) * (M + G / 4 + 2) : 0.0) + cdiv(B, wg) * (M + G / 4 + 2);
-        per += cdiv(A * B, wg) * (2.0 * N + 2.0 + cfg->micro_ticks * (N + 2.0 + G / 4));
+        /* micro ticks: N/16 chunks of 16 cells, each a loop over N */
+        per += cdiv(A * B, wg) * (2.0 * N + 2.0 + cfg->micro_ticks * (N / 16 * (N + 2.0) + G / 4));
         per += cdiv(B * N, wg) * (1.0 + A) + cdiv(B * M, wg) * (1.0 + N);
         if (k > 0)
             per += cdiv(A * N, wg) * (1.0 + B) + cdiv(A * M, wg) * (1.0 + N);
@@ -207,8 +213,10 @@ static double loop_iters_per_step(const vsml_model_config *cfg, double wg)
 
 static double loop_iters_init(const vsml_model_config *cfg, double wg)
 {
-    const double N = VSML_N, M = VSML_M;
-    double it = 8.0 + cdiv(VSML_BLOCK_SIZE / 4, wg);
+    vsml_param_layout L;
+    vsml_param_layout_of(vsml_state_size(cfg), &L);
+    const double N = L.N, M = L.M;
+    double it = 8.0 + (L.N <= 16 ? cdiv((double)L.block / 4, wg) : 0.0);
     for (int k = 0; k < cfg->n_layers; k++) {
         double A = cfg->sizes[k], B = cfg->sizes[k + 1];
         it += 1.0 + cdiv(A * B, wg) * (3.0 * N + (N / 8) * 16.0) + cdiv(A * M, wg) +
@@ -263,12 +271,28 @@ static int plan_dispatch(vsml_pop *pop)
     vsml_dbg("%s kernel, workgroup size %u, %d steps per dispatch",
              pop->serial ? "serial" : "parallel", wg, spd);
     uint32_t spec[1] = {wg};
-    if (pop->serial)
-        return vk_pipe_create(eng->vk, &pop->step, spv_vsml_step_serial,
-                              sizeof(spv_vsml_step_serial), STEP_BINDINGS,
-                              sizeof(struct vsml_step_pc), spec, 1, "vsml_step_serial");
-    return vk_pipe_create(eng->vk, &pop->step, spv_vsml_step, sizeof(spv_vsml_step),
-                          STEP_BINDINGS, sizeof(struct vsml_step_pc), spec, 1, "vsml_step");
+    /* one build of vsml_step.comp per state size and kernel */
+    static const struct {
+        int N;
+        bool serial;
+        const uint32_t *code;
+        size_t size;
+        const char *name;
+    } kernels[] = {
+        {16, false, spv_vsml_step, sizeof(spv_vsml_step), "vsml_step"},
+        {16, true, spv_vsml_step_serial, sizeof(spv_vsml_step_serial), "vsml_step_serial"},
+        {64, false, spv_vsml_step_n64, sizeof(spv_vsml_step_n64), "vsml_step_n64"},
+        {64, true, spv_vsml_step_serial_n64, sizeof(spv_vsml_step_serial_n64),
+         "vsml_step_serial_n64"},
+    };
+    int N = vsml_state_size(&pop->cfg);
+    for (size_t i = 0; i < VSML_ARRAY_SIZE(kernels); i++)
+        if (kernels[i].N == N && kernels[i].serial == pop->serial)
+            return vk_pipe_create(eng->vk, &pop->step, kernels[i].code, kernels[i].size,
+                                  STEP_BINDINGS, sizeof(struct vsml_step_pc), spec, 1,
+                                  kernels[i].name);
+    vsml_err("no %s step kernel for state size N=%d", pop->serial ? "serial" : "parallel", N);
+    return -1;
 }
 
 static int check_fits(const vsml_engine *eng, uint64_t bytes, const char *what)

@@ -33,6 +33,7 @@ static const key keys[] = {
     {"clip_state", K_FLOAT, F(clip_state), 0, 1e6, NULL, true},
     {"init", K_ENUM, F(init), 0, 0, "random|zeros", true},
     {"loss", K_ENUM, F(loss), 0, 0, "mean|last", true},
+    {"state_size", K_INT, F(state_size), 0, 64, NULL, true},
     {"pairs", K_INT, F(pairs), 1, 1 << 20, NULL, true},
     {"pairs_per_task", K_INT, F(pairs_per_task), 1, 1 << 20, NULL, true},
     {"T", K_INT, F(T), 1, 1000000, NULL, true},
@@ -312,6 +313,11 @@ int vsml_train_config_validate(const vsml_train_config *c, char *errs, size_t er
             n++;
         }
     }
+    if (c->state_size != 0 && !vsml_state_size_ok(c->state_size)) {
+        problem(errs, errs_size, "state_size = %d must be 16 or 64 (0 = the --init-params "
+                "file's, else 16)", c->state_size);
+        n++;
+    }
     if (c->pairs % c->pairs_per_task != 0) {
         problem(errs, errs_size, "pairs = %d is not a multiple of pairs_per_task = %d",
                 c->pairs, c->pairs_per_task);
@@ -366,6 +372,9 @@ uint64_t vsml_train_config_hash(const vsml_train_config *c)
             continue;
         char v[VSML_CFG_STR];
         format_value(c, &keys[i], v, sizeof(v));
+        /* N = 16 (or 0, its default) hashes as before state_size existed */
+        if (!strcmp(keys[i].name, "state_size") && (!strcmp(v, "0") || !strcmp(v, "16")))
+            continue;
         h = vsml_fnv1a(keys[i].name, strlen(keys[i].name), h);
         h = vsml_fnv1a(v, strlen(v) + 1, h);
     }
@@ -383,6 +392,6 @@ int vsml_train_model_config(const vsml_train_config *c, vsml_model_config *cfg)
     vsml_model_opts mo = {.micro_ticks = c->micro_ticks, .feed_label = c->feed_label,
                           .backward_pass = c->backward_pass,
                           .per_layer_params = c->per_layer_params, .clip_state = c->clip_state,
-                          .init = c->init, .loss = c->loss};
+                          .init = c->init, .loss = c->loss, .state_size = c->state_size};
     return vsml_model_config_make(cfg, k - 1, sizes, &mo);
 }

@@ -248,8 +248,8 @@ int vsml_params_load(const char *path, const vsml_model_config *cfg, float **out
         goto fail;
     }
     if (fn != N) {
-        vsml_err("%s: parameters for state size N=%d but the model uses N=%d (--state-size "
-                 "%d, or leave it out to take N from the file)", path, fn, N, fn);
+        vsml_err("%s: parameters for state size N=%d but the model uses N=%d (set the state "
+                 "size to %d, or leave it unset to take it from the file)", path, fn, N, fn);
         goto fail;
     }
     if (fb == -2)
