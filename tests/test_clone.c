@@ -160,6 +160,20 @@ static int metatest_case(void)
                         .stream = st, .ep_stream = eps, .ep_init = init, .seed = 3};
     vsml_rollout_out out = {.logits = logits};
     int fails = vsml_ref_rollout(&cfg, p, &ep, &out) != 0;
+    /* the fast CPU rollout on the same learning episodes (large logits) */
+    float *fl = malloc(sizeof(float) * S * T * 2);
+    vsml_rollout_out fo = {.logits = fl};
+    if (!fl || vsml_cpu_rollout(&cfg, p, &ep, &fo, 2) != 0)
+        return 1;
+    double worst = 0, mag = 0;
+    for (int i = 0; i < S * T * 2; i++) {
+        worst = fmax(worst, fabs(fl[i] - logits[i]) / (1.0 + fabs(logits[i])));
+        mag = fmax(mag, fabs(logits[i]));
+    }
+    printf("cpu rollout vs reference on the cloned learner: worst relative logit difference "
+           "%.2e (bound 1e-3; max |logit| %.3g)\n", worst, mag);
+    fails += worst > 1e-3;
+    free(fl);
     int improved = 0;
     double mf = 0, ml = 0;
     for (int s = 0; s < S && !fails; s++) {

@@ -216,13 +216,8 @@ static int open_set(eval_ctx *cx, int i)
     o->model.params_file = o->params;
     if (vsml_dataset_open(&req, &es->ds) != 0 || cli_model_config(&o->model, &es->ds, &es->cfg) != 0)
         return -1;
-    if (o->params) {
-        int fn = vsml_params_file_state_size(o->params); /* N comes with the file */
-        if (fn < 0)
-            return -1;
-        es->cfg.state_size = fn;
+    if (o->params)
         return vsml_params_load(o->params, &es->cfg, &es->params);
-    }
     es->params = malloc(vsml_param_count(&es->cfg) * sizeof(float));
     if (!es->params) {
         vsml_err("out of memory");
