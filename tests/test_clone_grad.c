@@ -18,6 +18,8 @@ static int check(int N, int ticks, uint64_t seed)
     o.clip = 0.0; /* the clip's kink is not differentiable */
     o.bwd_weight = 1.3;
     o.state_weight = 2.0;
+    o.gain = 1.7;
+    o.lr_bias = 0.3;
     vsml_clone_layout L;
     vsml_clone_layout_make(N, &L);
     vsml_rng r;

@@ -15,6 +15,7 @@
 #include "vsml/clone.h"
 #include "vsml/log.h"
 #include "vsml/model.h"
+#include "vsml/safetensors.h"
 #include "vsml/util.h"
 
 typedef struct progress {
@@ -55,6 +56,7 @@ int cmd_clone(int argc, char **argv)
     bool force = false;
     int check = 2000;
     float lr_target = (float)c.lr_target, adam_lr = (float)c.adam_lr, fresh = (float)c.fresh;
+    float lr_bias = (float)c.lr_bias, gain = (float)c.gain;
     float state_weight = (float)c.state_weight, x_std = (float)c.x_std, w_std = (float)c.w_std;
     opt opts[] = {
         {"out", OPT_STR, &out, "parameter file to write (cloned.safetensors)", 1, 0},
@@ -70,6 +72,8 @@ int cmd_clone(int argc, char **argv)
         {"fresh", OPT_FLOAT, &fresh, "fraction of fresh initial states per batch (0.25)", 0, 1},
         {"lr", OPT_FLOAT, &adam_lr, "Adam learning rate, cosine-decayed to a tenth (0.001)", 1e-9, 1},
         {"lr-target", OPT_FLOAT, &lr_target, "learning rate of the imitated SGD rule (1)", 1e-6, 100},
+        {"lr-bias", OPT_FLOAT, &lr_bias, "learning rate of the imitated rule for the bias (0.125)", 0, 100},
+        {"gain", OPT_FLOAT, &gain, "forward message = gain * (tanh(x) w + b) (8)", 1e-3, 1e3},
         {"state-weight", OPT_FLOAT, &state_weight, "weight of the w/b targets in the loss (10)", 0, 1e6},
         {"x-std", OPT_FLOAT, &x_std, "std of the random inputs (1.5)", 1e-3, 100},
         {"w-std", OPT_FLOAT, &w_std, "std of w in fresh states (b: half of it) (2)", 0, 100},
@@ -93,6 +97,8 @@ int cmd_clone(int argc, char **argv)
     c.state_weight = state_weight;
     c.x_std = x_std;
     c.w_std = w_std;
+    c.lr_bias = lr_bias;
+    c.gain = gain;
     c.b_dim = c.N / 2;
     if (vsml_clone_opts_check(&c) != 0)
         return 2;
@@ -114,6 +120,14 @@ int cmd_clone(int argc, char **argv)
     if (init && vsml_params_load(init, &cfg, &p0) != 0) {
         free(p);
         return 1;
+    }
+    if (init) { /* the forward gain the file was cloned with (1 before it was stored) */
+        vsml_st st;
+        if (vsml_st_read(init, &st) == 0) {
+            const char *g = vsml_st_get_meta(&st, "clone_gain");
+            c.init_gain = g ? atof(g) : 1.0;
+            vsml_st_free(&st);
+        }
     }
     progress pr = {now_s()};
     printf("clone: N=%d, %d micro tick(s), %d steps of batch %d, lr_target %g, seed %llu\n", c.N,
@@ -140,11 +154,14 @@ int cmd_clone(int argc, char **argv)
     snprintf(v[7], 64, "%g", c.scale);
     snprintf(v[8], 64, "%.4f", ck.fwd_rel);
     snprintf(v[9], 64, "%.4f", ck.upd_rel);
+    snprintf(v[10], 64, "%g", c.gain);
+    snprintf(v[11], 64, "%g", c.lr_bias);
     const char *meta[] = {"origin", "vsml-vk clone", "backward_pass", "true",
                           "micro_ticks", v[0], "clip_state", v[1], "clone_lr_target", v[2],
                           "clone_steps", v[3], "clone_seed", v[4], "clone_w_dim", v[5],
                           "clone_b_dim", v[6], "clone_scale", v[7], "clone_check_fwd_rel", v[8],
-                          "clone_check_upd_rel", v[9]};
+                          "clone_check_upd_rel", v[9], "clone_gain", v[10],
+                          "clone_lr_bias", v[11]};
     rc = vsml_params_save(out, &cfg, p, (int)(VSML_ARRAY_SIZE(meta) / 2), meta);
     free(p);
     if (rc != 0)

@@ -26,6 +26,9 @@ void vsml_clone_opts_default(vsml_clone_opts *o)
     o->scale = 4.0;
     o->clip = 4.0;
     o->lr_target = VSML_CLONE_DEFAULT_LR_TARGET;
+    o->lr_bias = 0.125;
+    o->gain = 8.0;
+    o->init_gain = 0.0;
     o->x_std = 1.5;
     o->w_std = 2.0;
     o->state_weight = 10.0;
@@ -53,6 +56,7 @@ int vsml_clone_opts_check(const vsml_clone_opts *o)
              o->w_dim == o->b_dim)
         bad = "w_dim and b_dim must be two different cells in 0..N-1";
     else if (!(o->scale > 0) || !(o->clip >= 0) || !(o->lr_target > 0) || !(o->x_std > 0) ||
+             !(o->lr_bias >= 0) || !(o->gain > 0) || !(o->init_gain >= 0) ||
              !(o->w_std >= 0) || !(o->state_weight >= 0) || !(o->bwd_weight >= 0))
         bad = "scale, lr_target and x_std must be > 0; clip, w_std and weights >= 0";
     else if (o->steps < 0 || o->batch < 1 || o->group < 1 || o->batch % o->group ||
@@ -129,14 +133,14 @@ void vsml_clone_step(const vsml_clone_opts *o, const double *p, const vsml_clone
     vsml_clone_head_fwd(L, p, L->w_fwd, L->b_fwd, h1, msg);
     res->fwd[0] = msg[0];
     res->fwd[1] = msg[1];
-    res->fwd_target = tx * wv + bv;
+    res->fwd_target = o->gain * (tx * wv + bv);
     vsml_clone_head_fwd(L, p, L->w_bwd, L->b_bwd, h, msg);
     res->bwd = msg[0];
     res->bwd_target = s->e * wv * (1.0 - tx * tx);
     res->w = o->scale * c[o->w_dim];
     res->b = o->scale * c[o->b_dim];
     res->w_target = wv - o->lr_target * tx * s->e;
-    res->b_target = bv - o->lr_target * s->e;
+    res->b_target = bv - o->lr_bias * s->e;
     double ef0 = res->fwd[0] - res->fwd_target, ef1 = res->fwd[1] - res->fwd_target;
     double eb = res->bwd - res->bwd_target, ew = res->w - res->w_target,
            ebb = res->b - res->b_target;
@@ -270,10 +274,13 @@ int vsml_clone_train(const vsml_clone_opts *o, const float *init, float *out,
     for (int t = 0; t < nt; t++)
         if (!(ws[t] = vsml_clone_work_new(o)))
             goto oom;
-    if (init)
+    if (init) {
         for (size_t i = 0; i < P; i++)
             p[i] = init[i];
-    else
+        if (o->init_gain > 0) /* cloned with another forward gain: rescale the head */
+            for (size_t i = L.w_fwd; i < L.w_bwd; i++)
+                p[i] *= o->gain / o->init_gain;
+    } else
         init_params(o, &L, o->seed, p);
     vsml_rng br;
     vsml_rng_init(&br, o->seed, STREAM_BUFFER, VSML_TAG_DATA);
