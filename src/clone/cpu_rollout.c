@@ -123,24 +123,28 @@ static void gates4_base(int N, int G, const float *Wh, const float *u, const flo
 typedef int32_t v8i __attribute__((vector_size(32)));
 /* Vectors go through pointers: passing them by value without AVX enabled
  * would change the ABI (and -Wpsabi says so). */
-static inline __attribute__((always_inline)) void vsel(v8f *r, v8i m, const v8f *a, const v8f *b)
+static inline __attribute__((always_inline)) void vsel(v8f *r, const v8i *m, const v8f *a,
+                                                       const v8f *b)
 {
     v8i ai, bi, ri;
     memcpy(&ai, a, sizeof(ai));
     memcpy(&bi, b, sizeof(bi));
-    ri = (m & ai) | (~m & bi);
+    ri = (*m & ai) | (~*m & bi);
     memcpy(r, &ri, sizeof(ri));
 }
 
 static inline __attribute__((always_inline)) void vexp(v8f *out, const v8f *in)
 {
     v8f x = *in, hi = x * 0.0f + 88.0f, lo = x * 0.0f - 88.0f;
-    vsel(&x, x > hi, &hi, &x);
-    vsel(&x, x < lo, &lo, &x);
+    v8i m = x > hi;
+    vsel(&x, &m, &hi, &x);
+    m = x < lo;
+    vsel(&x, &m, &lo, &x);
     v8f fx = x * 1.44269504088896341f + 0.5f;
     v8i n = __builtin_convertvector(fx, v8i); /* truncation */
     v8f fn = __builtin_convertvector(n, v8f), fm = fn - 1.0f;
-    vsel(&fn, fn > fx, &fm, &fn); /* floor */
+    m = fn > fx;
+    vsel(&fn, &m, &fm, &fn); /* floor */
     n = __builtin_convertvector(fn, v8i);
     x = x - fn * 0.693359375f;
     x = x + fn * 2.12194440e-4f;
@@ -176,8 +180,10 @@ static inline __attribute__((always_inline)) void cells_body(int N, const float 
         cj = f * cj + i * g;
         if (clip > 0.0f) {
             v8f lo = cj * 0.0f - clip, hi = cj * 0.0f + clip;
-            vsel(&cj, cj < lo, &lo, &cj);
-            vsel(&cj, cj > hi, &hi, &cj);
+            v8i m = cj < lo;
+            vsel(&cj, &m, &lo, &cj);
+            m = cj > hi;
+            vsel(&cj, &m, &hi, &cj);
         }
         t = -2.0f * cj;
         vexp(&t, &t);
