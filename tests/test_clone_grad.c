@@ -36,7 +36,8 @@ static int check(int N, int ticks, uint64_t seed)
         h[j] = 0.8 * (2 * vsml_rng_uniform(&r) - 1);
         c[j] = 1.5 * vsml_rng_normal(&r);
     }
-    vsml_clone_sample s = {h, c, 1.3 * vsml_rng_normal(&r), 2 * vsml_rng_uniform(&r) - 1};
+    vsml_clone_sample s = {h, c, 1.3 * vsml_rng_normal(&r), 2 * vsml_rng_uniform(&r) - 1,
+                           0.5 * vsml_rng_normal(&r)};
     vsml_clone_result res;
     vsml_clone_step(&o, p, &s, w, &res, g, NULL, NULL);
     int fails = 0, checked = 0;

@@ -152,6 +152,9 @@ typedef struct vsml_clone_opts {
     /* training */
     int steps, batch, group, buffer;
     double fresh;       /* fraction of each batch drawn as fresh states */
+    double stale;       /* probability that the forward sweep's backward
+                           inbox carries a stale error (as a lower layer's
+                           does in a deep network) instead of 0 (0) */
     double adam_lr;     /* decayed by cosine to adam_lr / 10 */
     uint64_t seed;
     int log_every;      /* progress line every log_every steps (0: none) */
@@ -168,6 +171,7 @@ int vsml_clone_opts_check(const vsml_clone_opts *o);
 typedef struct vsml_clone_sample {
     const double *h, *c;
     double x, e;
+    double e_stale; /* backward inbox during the forward sweep (usually 0) */
 } vsml_clone_sample;
 
 /* What the sub-LSTM produced and what it should have. */

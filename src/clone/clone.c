@@ -62,9 +62,10 @@ int vsml_clone_opts_check(const vsml_clone_opts *o)
     else if (o->steps < 0 || o->batch < 1 || o->group < 1 || o->batch % o->group ||
              o->buffer < o->batch)
         bad = "steps >= 0, batch >= 1 a multiple of group, buffer >= batch";
-    else if (!(o->fresh >= 0 && o->fresh <= 1) || !(o->adam_lr > 0) || o->threads < 1 ||
+    else if (!(o->fresh >= 0 && o->fresh <= 1) || !(o->stale >= 0 && o->stale <= 1) ||
+             !(o->adam_lr > 0) || o->threads < 1 ||
              o->threads > 64)
-        bad = "fresh in [0, 1], adam_lr > 0, threads 1..64";
+        bad = "fresh and stale in [0, 1], adam_lr > 0, threads 1..64";
     if (bad) {
         vsml_err("clone options: %s", bad);
         return -1;
@@ -120,6 +121,7 @@ void vsml_clone_step(const vsml_clone_opts *o, const double *p, const vsml_clone
     double *dh = msg + M, *dc = dh + N, *dh2 = dc + N, *dc2 = dh2 + N;
     memset(fin, 0, sizeof(double) * 3 * M);
     fin[0] = s->x;
+    bin0[0] = s->e_stale;
     bin1[0] = s->e;
     /* forward sweep, then the backward sweep from the state it left */
     const double *h = s->h, *c = s->c;
@@ -209,7 +211,7 @@ typedef struct job {
     const vsml_clone_opts *o;
     const double *p;
     const double *h0, *c0; /* [batch][N] start states */
-    const double *xs, *es;
+    const double *xs, *es, *ss;
     double *h1, *c1;       /* [batch][N] new states */
     vsml_clone_result *res;
     double *gp;
@@ -222,7 +224,8 @@ static void *run_job(void *arg)
     job *j = arg;
     int N = j->o->N;
     for (int i = j->lo; i < j->hi; i++) {
-        vsml_clone_sample s = {j->h0 + (size_t)i * N, j->c0 + (size_t)i * N, j->xs[i], j->es[i]};
+        vsml_clone_sample s = {j->h0 + (size_t)i * N, j->c0 + (size_t)i * N, j->xs[i], j->es[i],
+                               j->ss[i]};
         vsml_clone_step(j->o, j->p, &s, j->w, &j->res[i], j->gp, j->h1 + (size_t)i * N,
                         j->c1 + (size_t)i * N);
     }
@@ -263,12 +266,13 @@ int vsml_clone_train(const vsml_clone_opts *o, const float *init, float *out,
     double *bh = malloc(sizeof(double) * S * N), *bc = malloc(sizeof(double) * S * N);
     double *h0 = malloc(sizeof(double) * B * N), *c0 = malloc(sizeof(double) * B * N);
     double *h1 = malloc(sizeof(double) * B * N), *c1 = malloc(sizeof(double) * B * N);
-    double *xs = malloc(sizeof(double) * B), *es = malloc(sizeof(double) * B);
+    double *xs = malloc(sizeof(double) * B), *es = malloc(sizeof(double) * B),
+           *ss = malloc(sizeof(double) * B);
     vsml_clone_result *res = malloc(sizeof(*res) * B);
     vsml_clone_work **ws = calloc((size_t)nt, sizeof(*ws));
     job *jobs = calloc((size_t)nt, sizeof(job));
     pthread_t *th = calloc((size_t)nt, sizeof(pthread_t));
-    if (!p || !m1 || !m2 || !gp || !bh || !bc || !h0 || !c0 || !h1 || !c1 || !xs || !es ||
+    if (!p || !m1 || !m2 || !gp || !bh || !bc || !h0 || !c0 || !h1 || !c1 || !xs || !es || !ss ||
         !res || !ws || !jobs || !th)
         goto oom;
     for (int t = 0; t < nt; t++)
@@ -306,11 +310,17 @@ int vsml_clone_train(const vsml_clone_opts *o, const float *init, float *out,
                 memcpy(cs + (size_t)i * N, cs, sizeof(double) * N);
             }
         }
-        for (int i = 0; i < B; i++)
+        for (int i = 0; i < B; i++) {
             sample_xe(o, &r, &xs[i], &es[i]);
+            ss[i] = 0.0;
+            if (o->stale > 0 && vsml_rng_uniform(&r) < o->stale) {
+                double x_unused;
+                sample_xe(o, &r, &x_unused, &ss[i]);
+            }
+        }
         memset(gp, 0, sizeof(double) * P * nt);
         for (int t = 0; t < nt; t++) {
-            jobs[t] = (job){o, p, h0, c0, xs, es, h1, c1, res, gp + P * t, ws[t],
+            jobs[t] = (job){o, p, h0, c0, xs, es, ss, h1, c1, res, gp + P * t, ws[t],
                             B * t / nt, B * (t + 1) / nt};
             if (t > 0 && pthread_create(&th[t], NULL, run_job, &jobs[t]) != 0) {
                 vsml_err("cannot start a worker thread");
@@ -395,6 +405,7 @@ out:
     free(c1);
     free(xs);
     free(es);
+    free(ss);
     free(res);
     return rc;
 }
@@ -427,12 +438,12 @@ int vsml_clone_evaluate(const vsml_clone_opts *o, const float *params, int n, in
         vsml_clone_result res;
         int steps = burn > 0 ? (int)vsml_rng_below(&r, (uint32_t)burn + 1) : 0;
         for (int t = 0; t < steps; t++) {
-            vsml_clone_sample s = {h, c, 0, 0};
+            vsml_clone_sample s = {h, c, 0, 0, 0};
             sample_xe(o, &r, &s.x, &s.e);
             s.e *= 0.3; /* a learner's errors: mostly small */
             vsml_clone_step(o, p, &s, w, &res, NULL, h, c);
         }
-        vsml_clone_sample s = {h, c, 0, 0};
+        vsml_clone_sample s = {h, c, 0, 0, 0};
         sample_xe(o, &r, &s.x, &s.e);
         vsml_clone_step(o, p, &s, w, &res, NULL, NULL, NULL);
         double wv = o->scale * c[o->w_dim], bv = o->scale * c[o->b_dim];
