@@ -155,6 +155,7 @@ typedef struct vsml_clone_opts {
                            forward head is rescaled by gain / init_gain (0:
                            no rescaling) */
     double x_std;       /* random inputs: x ~ N(0, x_std^2) */
+    double x_wide;      /* ... with this probability N(0, (6 x_std)^2) (0) */
     double w_std;       /* fresh states: w ~ N(0, w_std^2); b ~ N(0, (w_std/2)^2) */
     double state_weight;/* weight of the cell targets (in w units) in the loss */
     double bwd_weight;  /* weight of the backward-message target */

@@ -56,7 +56,8 @@ int cmd_clone(int argc, char **argv)
     bool force = false;
     int check = 2000;
     float lr_target = (float)c.lr_target, adam_lr = (float)c.adam_lr, fresh = (float)c.fresh;
-    float lr_bias = (float)c.lr_bias, gain = (float)c.gain, stale = (float)c.stale;
+    float lr_bias = (float)c.lr_bias, gain = (float)c.gain, stale = (float)c.stale,
+          x_wide = (float)c.x_wide;
     float state_weight = (float)c.state_weight, x_std = (float)c.x_std, w_std = (float)c.w_std;
     opt opts[] = {
         {"out", OPT_STR, &out, "parameter file to write (cloned.safetensors)", 1, 0},
@@ -72,6 +73,7 @@ int cmd_clone(int argc, char **argv)
         {"fresh", OPT_FLOAT, &fresh, "fraction of fresh initial states per batch (0.25)", 0, 1},
         {"lr", OPT_FLOAT, &adam_lr, "Adam learning rate, cosine-decayed to a tenth (0.001)", 1e-9, 1},
         {"lr-target", OPT_FLOAT, &lr_target, "learning rate of the imitated SGD rule (1)", 1e-6, 100},
+        {"x-wide", OPT_FLOAT, &x_wide, "fraction of inputs 6x wider, as deeper layers receive (0)", 0, 1},
         {"stale", OPT_FLOAT, &stale, "probability of a stale error in the forward sweep's backward inbox, as lower layers of a deep net see (0)", 0, 1},
         {"lr-bias", OPT_FLOAT, &lr_bias, "learning rate of the imitated rule for the bias (0.125)", 0, 100},
         {"gain", OPT_FLOAT, &gain, "forward message = gain * (tanh(x) w + b) (8)", 1e-3, 1e3},
@@ -101,6 +103,7 @@ int cmd_clone(int argc, char **argv)
     c.lr_bias = lr_bias;
     c.gain = gain;
     c.stale = stale;
+    c.x_wide = x_wide;
     c.b_dim = c.N / 2;
     if (vsml_clone_opts_check(&c) != 0)
         return 2;

@@ -63,6 +63,7 @@ int vsml_clone_opts_check(const vsml_clone_opts *o)
              o->buffer < o->batch)
         bad = "steps >= 0, batch >= 1 a multiple of group, buffer >= batch";
     else if (!(o->fresh >= 0 && o->fresh <= 1) || !(o->stale >= 0 && o->stale <= 1) ||
+             !(o->x_wide >= 0 && o->x_wide <= 1) ||
              !(o->adam_lr > 0) || o->threads < 1 ||
              o->threads > 64)
         bad = "fresh and stale in [0, 1], adam_lr > 0, threads 1..64";
@@ -196,6 +197,8 @@ static void fresh_state(const vsml_clone_opts *o, vsml_rng *r, double *h, double
 static void sample_xe(const vsml_clone_opts *o, vsml_rng *r, double *x, double *e)
 {
     *x = o->x_std * vsml_rng_normal(r);
+    if (o->x_wide > 0 && vsml_rng_uniform(r) < o->x_wide)
+        *x *= 6.0; /* the pre-activations a deeper layer receives */
     double u = vsml_rng_uniform(r);
     if (u < 0.1)
         *e = 0.0;
