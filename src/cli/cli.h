@@ -9,6 +9,7 @@ int cmd_rollout(int argc, char **argv);
 int cmd_train(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
+int cmd_clone(int argc, char **argv);
 
 /* Model options shared by the subcommands (see cli/common.c). */
 typedef struct cli_model_opts {

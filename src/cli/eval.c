@@ -17,6 +17,7 @@
 #include "vsml/eval.h"
 #include "vsml/log.h"
 #include "vsml/util.h"
+#include "vsml/clone.h"
 #include "vsml_config.h"
 
 #define MAX_DATASETS 16
@@ -32,6 +33,7 @@ typedef struct eval_opts {
     bool force, validation, no_plots;
     int steps, seeds, window, synth_dim, hidden, threads;
     bool use_sgd, use_adam;
+    bool cpu; /* VSML on the CPU (vsml_cpu_rollout) instead of the device */
     cli_model_opts model;
 } eval_opts;
 
@@ -283,9 +285,15 @@ static int run_vsml(eval_ctx *cx, eval_set *es, run_bufs *b, vsml_eval_method *m
                         .n_streams = S, .stream = b->stream, .ep_stream = b->ep_stream,
                         .ep_init = b->ep_init, .seed = o->seed};
     vsml_rollout_out out = {.logits = b->logits, .loss = b->loss, .nonfinite = b->nonfinite};
-    vsml_run_stats st;
-    if (vsml_engine_rollout(cx->eng, &es->cfg, es->params, &ep, &out, &st) != 0)
+    vsml_run_stats st = {0};
+    if (o->cpu) {
+        double t0 = vsml_now();
+        if (vsml_cpu_rollout(&es->cfg, es->params, &ep, &out, o->threads > 0 ? o->threads : 2) != 0)
+            return -1;
+        st.wall_s = vsml_now() - t0;
+    } else if (vsml_engine_rollout(cx->eng, &es->cfg, es->params, &ep, &out, &st) != 0) {
         return -1;
+    }
     int bad = 0;
     for (int s = 0; s < S; s++)
         bad += b->nonfinite[s] != 0;
@@ -386,9 +394,12 @@ static int run_all(eval_ctx *cx, vsml_eval_report *r)
     if (prepare_dir(cx) != 0)
         return -1;
     vsml_engine_params ep = {.device = o->device, .validation = o->validation};
-    if (vsml_engine_create(&cx->eng, &ep) != 0)
+    if (o->cpu)
+        snprintf(cx->info.name, sizeof(cx->info.name), "CPU (vsml_cpu_rollout, float)");
+    else if (vsml_engine_create(&cx->eng, &ep) != 0)
         return -1;
-    vsml_engine_info(cx->eng, &cx->info);
+    else
+        vsml_engine_info(cx->eng, &cx->info);
     *r = (vsml_eval_report){.params = o->params, .init_seed = o->init_seed,
                             .device = cx->info.name, .steps = o->steps, .seeds = o->seeds,
                             .window = o->window, .hidden = o->hidden, .seed = o->seed,
@@ -403,7 +414,7 @@ static int run_all(eval_ctx *cx, vsml_eval_report *r)
         if (run_set(cx, &cx->sets[i], &r->datasets[i]) != 0)
             return -1;
     }
-    if (vsml_engine_validation_errors(cx->eng) > 0) {
+    if (cx->eng && vsml_engine_validation_errors(cx->eng) > 0) {
         vsml_err("the validation layer reported %d error(s)",
                  vsml_engine_validation_errors(cx->eng));
         return -1;
@@ -463,6 +474,7 @@ int cmd_eval(int argc, char **argv)
         {"no-plots", OPT_FLAG, &o.no_plots, "skip the PNG plots", 1, 0},
         {"device", OPT_STR, &o.device, "Vulkan device index or name substring", 1, 0},
         {"validation", OPT_FLAG, &o.validation, "enable the Khronos validation layer", 1, 0},
+        {"cpu", OPT_FLAG, &o.cpu, "run VSML on the CPU (float, --threads) instead of a device", 1, 0},
     };
     char **rest = malloc(sizeof(char *) * (size_t)(argc + 1));
     int rest_c = 0, r = -1;

@@ -18,6 +18,7 @@ static void usage(FILE *f)
             "  devices   list the Vulkan devices\n"
             "  bench     peak, VSML workloads and a PyTorch peer, checked and timed\n"
             "  viz       watch VSML learn online in a window (or --offscreen FILE.png)\n"
+            "  clone     clone backpropagation into the sub-LSTM (gradient descent, no device)\n"
             "  version   print the version\n\n"
             "'vsml-vk COMMAND --help' describes each command. Environment: VSML_DEVICE picks\n"
             "the device (index or name), VSML_VALIDATION=1 enables the validation layer.\n");
@@ -60,6 +61,8 @@ int main(int argc, char **argv)
         return cmd_bench(argc - 2, argv + 2);
     if (!strcmp(cmd, "viz"))
         return cmd_viz(argc - 2, argv + 2);
+    if (!strcmp(cmd, "clone"))
+        return cmd_clone(argc - 2, argv + 2);
     vsml_err("unknown command '%s' (see vsml-vk --help)", cmd);
     return 2;
 }

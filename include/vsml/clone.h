@@ -1,0 +1,241 @@
+/* Learning-algorithm cloning (paper appendix B.1 and C.1, spec section 9):
+ * the shared sub-LSTM V_M is trained by ordinary gradient descent (Adam) to
+ * imitate backpropagation in one dense layer, so that a VSML network run with
+ * these parameters learns online with no gradient computed anywhere.
+ *
+ * The targets (our design; the authors did not release this code). A
+ * sub-LSTM (a, b) imitates one weight w and one bias b of a dense layer
+ * y_b = sum_a tanh(x_a) w_ab + b_b:
+ *
+ *   storage   w/4 and b/4 live in two CELL dimensions c[w_dim], c[b_dim]
+ *             (defaults 0 and N/2: at the start of an episode the engine
+ *             draws the first N/2 cells from a truncated normal and zeroes
+ *             the others, so w starts small and random and b at zero, as a
+ *             dense layer is initialised). c, not h, because the forget gate
+ *             (offset +5) keeps cells by default and the state clip of
+ *             [-4, 4] applies to c; the sub-LSTM reads them through
+ *             h = o * tanh(c) at its next tick. The scale 4 lets |w| reach 16
+ *             inside the clip (C.1, "bounded states").
+ *   forward   fwd inbox [x, 0, ...], bwd inbox 0 (the engine clears the last
+ *             layer's error before the forward sweep). After the forward
+ *             sweep the forward message must carry tanh(x) w + b in
+ *             channels 0 and 1 (channel 1 is read as the output of the last
+ *             layer, channel 0 as the input x of the next layer).
+ *   backward  fwd inbox [x, 0, ...], bwd inbox [e, 0, ...]. After the
+ *             backward sweep the backward message must carry in channel 0
+ *             the error of the input, e w (1 - tanh(x)^2), and the cells must
+ *             hold w' = w - lr tanh(x) e and b' = b - lr_b e (scaled by 1/4).
+ *
+ * That is exactly one step of the engine's backward_pass mode (spec section
+ * 5): a forward sweep with micro_ticks sub-LSTM updates, then the reverse
+ * sweep with the error, micro_ticks updates again. The cloned parameters are
+ * therefore meant to run with backward_pass = true, clip_state = 4 and the
+ * micro_ticks they were cloned with (see assets/cloned.cfg).
+ *
+ * Two micro ticks per sweep (the default): in one tick a cell changes by
+ * i * g with i >= 0 a sigmoid and g a tanh of linear functions of (x, e, h),
+ * which cannot take the sign of the product tanh(x) e (its zero set is two
+ * axes, g's a line); with two ticks the first tick's h is a hidden layer
+ * whose features the second tick combines. Measured: with one tick the
+ * w-update error stayed near the size of the update itself.
+ *
+ * Initialisation (vsml_clone_opts.integrators): the w and b cells start
+ * with forget-gate bias +5 (f = sigmoid(10)) and input-gate bias +5
+ * (i = 1/2), so that they keep their value and can be written; with the
+ * plain initialisation the w update was learnt about 6x slower.
+ *
+ * Differences from C.1, on purpose: C.1 freezes the state during the forward
+ * evaluation; our engine always commits the state, so the loss is taken
+ * over the forward sweep followed by the backward sweep from the state the
+ * forward sweep produced, and only the w and b cells after the backward
+ * sweep are targets ("only the two weight/bias dimensions kept"): every
+ * other cell is free, and the sub-LSTM may use it (e.g. to remember tanh(x)
+ * between the sweeps).
+ *
+ * Averaging. VSML averages messages over a (spec section 4) where a dense
+ * layer sums, so the cloned network computes y_b = gain * mean_a(tanh(x_a)
+ * w_ab + b_ab): the dense layer it imitates has weights gain * w / A and
+ * bias gain * mean_a b_ab. The rule w -= lr tanh(x) e then moves a logit by
+ * about gain * lr * mean_a(tanh(x_a)^2) * e per example, whatever A is: a
+ * normalised SGD (like normalised LMS), and the same learner serves any
+ * layer width. With gain 1 and lr 1 that step was far too small for MNIST
+ * (online accuracy 0.29 after 2000 examples against 0.77 for SGD); online
+ * SGD at lr 0.01 on 784 normalised pixels moves a logit by about 2.4 e, so
+ * gain 8 and lr 1 (step about 2.4 e on MNIST) keep |w| changes of at most 1
+ * per example, well inside the cell clip (|w| <= 16). The bias, shared
+ * by the A cells of an output, gets lr_b = lr / 8 (a step of about e).
+ * Backward messages are averaged over b too: the error reaching layer k-1
+ * is A / (gain * B) times the dense layer's.
+ *
+ * Training (C.1): states come from a buffer; each Adam step draws a batch
+ * (64) of states, runs one network step (forward and backward sweep) on
+ * random x and e, back-propagates the squared target errors through it by
+ * hand (no autodiff library), and appends the new states (clipped to
+ * [-4, 4]) to the buffer in place of random old ones. A fraction of every
+ * batch is fresh initial states, so that the first steps of an episode are
+ * covered. Batch averaging (C.1): each group of `group` consecutive batch
+ * entries shares one start state, and the state appended to the buffer
+ * carries the group's mean of the new w and b, as a batch of SGD would.
+ * Deterministic for a seed (Philox streams; sums in a fixed order).
+ *
+ * Curriculum (B.1): only its first stage is here, the shallow targets
+ * above. The deep stages (intermediate errors from a ground-truth network,
+ * then none) are not implemented. `stale` is a first step towards them: in
+ * the engine's backward_pass mode a lower layer's forward sweep sees the
+ * previous step's backward message in its backward inbox (C.1 zeroes it), so
+ * the forward sweep can be trained with a stale error there. Measured: a
+ * clone fine-tuned with stale = 0.5 imitated worse (w update error 0.17
+ * against 0.12) and its single layer degraded on MNIST.
+ *
+ * Thread-safety: all functions are reentrant. */
+#ifndef VSML_CLONE_H
+#define VSML_CLONE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* ---- parameter layout for a state size N (spec section 2), M = 8 ---- */
+
+typedef struct vsml_clone_layout {
+    int N, M, G, rows;              /* G = 4N gates, rows = 2M + N */
+    size_t w_lstm, b_lstm, w_fwd, b_fwd, w_bwd, b_bwd, total;
+} vsml_clone_layout;
+
+void vsml_clone_layout_make(int N, vsml_clone_layout *L);
+
+/* ---- one sub-LSTM tick and its hand-derived gradient (double) ---- */
+
+/* Everything the backward pass of one tick needs. Arrays have N (gates:
+ * 4N, input: rows) entries; allocate with vsml_clone_tick_alloc. */
+typedef struct vsml_clone_tick {
+    double *in;             /* [rows]: fwd inbox, bwd inbox, previous h */
+    double *c_prev;         /* [N] */
+    double *gi, *gg, *gf, *go; /* gate activations after the offsets */
+    double *tc;             /* tanh(c) */
+    double *c, *h;          /* new state [N] */
+    unsigned char *clipped; /* 1 where c was clipped (gradient 0) */
+} vsml_clone_tick;
+
+int vsml_clone_tick_alloc(vsml_clone_tick *t, int N, int M);
+void vsml_clone_tick_free(vsml_clone_tick *t);
+
+/* c, h <- LSTM(fin, bin, h_prev, c_prev) of spec section 3, with c clipped to
+ * [-clip, clip] when clip > 0; fills t. */
+void vsml_clone_tick_fwd(const vsml_clone_layout *L, const double *p, const double *fin,
+                         const double *bin, const double *h_prev, const double *c_prev,
+                         double clip, vsml_clone_tick *t);
+
+/* Given dL/dh and dL/dc of the new state (dh, dc; both read only),
+ * accumulates dL/dp into gp and writes dL/d(inputs): dfin, dbin [M] (may be
+ * NULL), dh_prev, dc_prev [N]. */
+void vsml_clone_tick_bwd(const vsml_clone_layout *L, const double *p, const vsml_clone_tick *t,
+                         const double *dh, const double *dc, double *gp, double *dfin,
+                         double *dbin, double *dh_prev, double *dc_prev);
+
+/* A linear message head: msg[m] = b[m] + sum_j h[j] W[j][m] (off_w, off_b:
+ * layout offsets of the forward or backward head), and its gradient
+ * (accumulates into gp and dh). */
+void vsml_clone_head_fwd(const vsml_clone_layout *L, const double *p, size_t off_w,
+                         size_t off_b, const double *h, double *msg);
+void vsml_clone_head_bwd(const vsml_clone_layout *L, const double *p, size_t off_w,
+                         const double *h, const double *dmsg, double *gp, double *dh);
+
+/* ---- one network step of one sub-LSTM, its targets and loss ---- */
+
+typedef struct vsml_clone_opts {
+    int N;              /* state size (64) */
+    int micro_ticks;    /* sub-LSTM ticks per sweep (2; see below) */
+    int w_dim, b_dim;   /* cells holding w/4 and b/4 (0 and N/2) */
+    double scale;       /* 4: w and b are stored divided by this */
+    double clip;        /* 4: cell clip, in training and at meta-test */
+    double lr_target;   /* lr of the imitated SGD rule for w (1) */
+    double lr_bias;     /* ... and for b (0.125) */
+    double gain;        /* forward message = gain * (tanh(x) w + b) (8) */
+    double init_gain;   /* gain the init parameters were cloned with; the
+                           forward head is rescaled by gain / init_gain (0:
+                           no rescaling) */
+    double x_std;       /* random inputs: x ~ N(0, x_std^2) */
+    double x_wide;      /* ... with this probability N(0, (6 x_std)^2) (0) */
+    double w_std;       /* fresh states: w ~ N(0, w_std^2); b ~ N(0, (w_std/2)^2) */
+    double state_weight;/* weight of the cell targets (in w units) in the loss */
+    double bwd_weight;  /* weight of the backward-message target */
+    /* training */
+    int steps, batch, group, buffer;
+    double fresh;       /* fraction of each batch drawn as fresh states */
+    double stale;       /* probability that the forward sweep's backward
+                           inbox carries a stale error (as a lower layer's
+                           does in a deep network) instead of 0 (0) */
+    double adam_lr;     /* decayed by cosine to adam_lr / 10 */
+    uint64_t seed;
+    int log_every;      /* progress line every log_every steps (0: none) */
+    int threads;        /* worker threads (1 = none) */
+    int integrators;    /* fresh init: the w and b cells' forget gate biased to
+                           sigmoid(10) and input gate to 1/2 (1) */
+} vsml_clone_opts;
+
+#define VSML_CLONE_DEFAULT_LR_TARGET 1.0
+void vsml_clone_opts_default(vsml_clone_opts *o);
+int vsml_clone_opts_check(const vsml_clone_opts *o);
+
+/* One sample: a start state (h, c [N]), input x and error e. */
+typedef struct vsml_clone_sample {
+    const double *h, *c;
+    double x, e;
+    double e_stale; /* backward inbox during the forward sweep (usually 0) */
+} vsml_clone_sample;
+
+/* What the sub-LSTM produced and what it should have. */
+typedef struct vsml_clone_result {
+    double fwd[2], fwd_target;      /* forward message channels 0, 1 */
+    double bwd, bwd_target;         /* backward message channel 0 */
+    double w, w_target, b, b_target;/* after the backward sweep, unscaled */
+    double loss;
+} vsml_clone_result;
+
+/* Workspace of one sample's network step (ticks of both sweeps). */
+typedef struct vsml_clone_work vsml_clone_work;
+vsml_clone_work *vsml_clone_work_new(const vsml_clone_opts *o);
+void vsml_clone_work_free(vsml_clone_work *w);
+
+/* Runs one network step of one sub-LSTM; when gp != NULL also adds the
+ * gradient of res->loss to gp. h_out, c_out (may be NULL) get the new state. */
+void vsml_clone_step(const vsml_clone_opts *o, const double *p, const vsml_clone_sample *s,
+                     vsml_clone_work *w, vsml_clone_result *res, double *gp, double *h_out,
+                     double *c_out);
+
+/* ---- training ---- */
+
+typedef void (*vsml_clone_progress)(void *user, int step, double loss, double fwd_rmse,
+                                    double bwd_rmse, double upd_rmse);
+
+/* Trains V_M from a fresh initialisation (init == NULL) or from init
+ * (layout of N floats); writes the result to out (vsml_clone_layout.total
+ * floats). Returns 0, or -1 with one error logged. */
+int vsml_clone_train(const vsml_clone_opts *o, const float *init, float *out,
+                     vsml_clone_progress cb, void *user);
+
+/* Held-out check on fresh random states, inputs and errors, and on states
+ * produced by running the sub-LSTM for `burn` random steps: root mean
+ * square errors of the forward message, the backward message and the
+ * update of w (w' - w against -lr tanh(x) e), each divided by the RMS of its
+ * target. */
+typedef struct vsml_clone_check {
+    double fwd_rel, bwd_rel, upd_rel, bias_rel;
+    double fwd_rmse, bwd_rmse, upd_rmse;
+} vsml_clone_check;
+int vsml_clone_evaluate(const vsml_clone_opts *o, const float *params, int n, int burn,
+                        uint64_t seed, vsml_clone_check *out);
+
+/* ---- meta-testing without a device ---- */
+
+#include "vsml/rollout.h"
+
+/* The CPU reference's computation (vsml_ref_rollout: same arguments, same
+ * initial states and outputs) in single precision, with the inbox terms
+ * computed once per step and h averaged before the linear heads, episodes
+ * spread over `threads` threads. Agrees with the reference to float
+ * rounding (tests/test_clone.c); for any state size. */
+int vsml_cpu_rollout(const vsml_model_config *cfg, const float *params, const vsml_episodes *ep,
+                     const vsml_rollout_out *out, int threads);
+
+#endif

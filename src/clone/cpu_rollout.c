@@ -1,0 +1,487 @@
+/* A fast CPU rollout in single precision (include/vsml/clone.h): the
+ * semantics of the CPU reference (src/model/ref.c, spec sections 3-5) with
+ * the device's algebra (inbox terms computed once per step, h averaged
+ * before the linear heads), episodes spread over threads. For meta-testing
+ * parameters of a state size the device has no kernel for, and on machines
+ * without a device. */
+#include <math.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "vsml/clone.h"
+#include "vsml/log.h"
+#include "vsml/ref.h"
+
+#define M VSML_M
+
+typedef struct flayer {
+    int A, B;
+    float *h, *c;          /* [A*B][N] */
+    float *fwd_in, *bwd_in;/* [A][M], [B][M] */
+    float *U, *V;          /* [A][G], [B][G] */
+    float *hf, *hg;        /* [B][N], [A][N] */
+    float *F, *Gm;         /* [B][M], [A][M] */
+} flayer;
+
+typedef struct rctx {
+    const vsml_model_config *cfg;
+    const float *params;
+    const vsml_episodes *ep;
+    const vsml_rollout_out *out;
+    vsml_param_layout PL;
+    pthread_mutex_t mu;
+    size_t next, R;
+    int failed;
+} rctx;
+
+
+/* The recurrent part of the gates of four sub-LSTMs at once, register
+ * blocked: z[q] = u + v[q] + h[q] . W_h, 16 gates at a time in GCC/clang
+ * vector types (8 floats), so every row of W_h is loaded once per four
+ * sub-LSTMs. The same code is compiled twice, for AVX2 where the CPU has
+ * it, and for the baseline instruction set. G is a multiple of 16. */
+typedef float v8f __attribute__((vector_size(32)));
+#define LD8(dst, p) memcpy(&(dst), (p), sizeof(v8f))
+#define ST8(p, src) memcpy((p), &(src), sizeof(v8f))
+
+static inline __attribute__((always_inline)) void gates4_body(int N, int G, const float *Wh,
+                                                              const float *u,
+                                                              const float *const *v,
+                                                              const float *const *h,
+                                                              float (*z)[4 * VSML_N_MAX])
+{
+    for (int g = 0; g < G; g += 16) {
+        v8f ul, uh, a0, b0, a1, b1, a2, b2, a3, b3;
+        LD8(ul, u + g);
+        LD8(uh, u + g + 8);
+        LD8(a0, v[0] + g);
+        LD8(b0, v[0] + g + 8);
+        LD8(a1, v[1] + g);
+        LD8(b1, v[1] + g + 8);
+        LD8(a2, v[2] + g);
+        LD8(b2, v[2] + g + 8);
+        LD8(a3, v[3] + g);
+        LD8(b3, v[3] + g + 8);
+        a0 += ul;
+        b0 += uh;
+        a1 += ul;
+        b1 += uh;
+        a2 += ul;
+        b2 += uh;
+        a3 += ul;
+        b3 += uh;
+        const float *w = Wh + g;
+        for (int j = 0; j < N; j++, w += G) {
+            v8f wl, wh;
+            LD8(wl, w);
+            LD8(wh, w + 8);
+            float h0 = h[0][j], h1 = h[1][j], h2 = h[2][j], h3 = h[3][j];
+            a0 += h0 * wl;
+            b0 += h0 * wh;
+            a1 += h1 * wl;
+            b1 += h1 * wh;
+            a2 += h2 * wl;
+            b2 += h2 * wh;
+            a3 += h3 * wl;
+            b3 += h3 * wh;
+        }
+        ST8(z[0] + g, a0);
+        ST8(z[0] + g + 8, b0);
+        ST8(z[1] + g, a1);
+        ST8(z[1] + g + 8, b1);
+        ST8(z[2] + g, a2);
+        ST8(z[2] + g + 8, b2);
+        ST8(z[3] + g, a3);
+        ST8(z[3] + g + 8, b3);
+    }
+}
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+__attribute__((target("avx2"))) static void gates4_avx2(int N, int G, const float *Wh,
+                                                        const float *u, const float *const *v,
+                                                        const float *const *h,
+                                                        float (*z)[4 * VSML_N_MAX])
+{
+    gates4_body(N, G, Wh, u, v, h, z);
+}
+#define HAVE_AVX2_PATH 1
+#endif
+
+static void gates4_base(int N, int G, const float *Wh, const float *u, const float *const *v,
+                        const float *const *h, float (*z)[4 * VSML_N_MAX])
+{
+    gates4_body(N, G, Wh, u, v, h, z);
+}
+
+
+/* expf for 8 lanes (Cephes' polynomial, relative error about 2e-7 on
+ * [-87, 87]; arguments clamped there), and the element-wise part of a tick
+ * for 8 cells at a time. */
+typedef int32_t v8i __attribute__((vector_size(32)));
+/* Vectors go through pointers: passing them by value without AVX enabled
+ * would change the ABI (and -Wpsabi says so). */
+static inline __attribute__((always_inline)) void vsel(v8f *r, const v8i *m, const v8f *a,
+                                                       const v8f *b)
+{
+    v8i ai, bi, ri;
+    memcpy(&ai, a, sizeof(ai));
+    memcpy(&bi, b, sizeof(bi));
+    ri = (*m & ai) | (~*m & bi);
+    memcpy(r, &ri, sizeof(ri));
+}
+
+static inline __attribute__((always_inline)) void vexp(v8f *out, const v8f *in)
+{
+    v8f x = *in, hi = x * 0.0f + 88.0f, lo = x * 0.0f - 88.0f;
+    v8i m = x > hi;
+    vsel(&x, &m, &hi, &x);
+    m = x < lo;
+    vsel(&x, &m, &lo, &x);
+    v8f fx = x * 1.44269504088896341f + 0.5f;
+    v8i n = __builtin_convertvector(fx, v8i); /* truncation */
+    v8f fn = __builtin_convertvector(n, v8f), fm = fn - 1.0f;
+    m = fn > fx;
+    vsel(&fn, &m, &fm, &fn); /* floor */
+    n = __builtin_convertvector(fn, v8i);
+    x = x - fn * 0.693359375f;
+    x = x + fn * 2.12194440e-4f;
+    v8f y = 1.9875691500e-4f * x + 1.3981999507e-3f;
+    y = y * x + 8.3334519073e-3f;
+    y = y * x + 4.1665795894e-2f;
+    y = y * x + 1.6666665459e-1f;
+    y = y * x + 5.0000001201e-1f;
+    y = y * (x * x) + x + 1.0f;
+    v8i e = (n + 127) << 23;
+    v8f p2;
+    memcpy(&p2, &e, sizeof(p2));
+    *out = y * p2;
+}
+
+static inline __attribute__((always_inline)) void cells_body(int N, const float *z, float *c,
+                                                             float *h, float clip)
+{
+    for (int j = 0; j < N; j += 8) {
+        v8f zi, zg, zf, zo, cj, t;
+        LD8(zi, z + j);
+        LD8(zg, z + N + j);
+        LD8(zf, z + 2 * N + j);
+        LD8(zo, z + 3 * N + j);
+        LD8(cj, c + j);
+        v8f ai = 5.0f - zi, ag = -2.0f * zg, af = -5.0f - zf, ao = -zo;
+        vexp(&ai, &ai);
+        vexp(&ag, &ag);
+        vexp(&af, &af);
+        vexp(&ao, &ao);
+        v8f i = 1.0f / (1.0f + ai), g = 2.0f / (1.0f + ag) - 1.0f;
+        v8f f = 1.0f / (1.0f + af), o = 1.0f / (1.0f + ao);
+        cj = f * cj + i * g;
+        if (clip > 0.0f) {
+            v8f lo = cj * 0.0f - clip, hi = cj * 0.0f + clip;
+            v8i m = cj < lo;
+            vsel(&cj, &m, &lo, &cj);
+            m = cj > hi;
+            vsel(&cj, &m, &hi, &cj);
+        }
+        t = -2.0f * cj;
+        vexp(&t, &t);
+        v8f hj = o * (2.0f / (1.0f + t) - 1.0f);
+        ST8(c + j, cj);
+        ST8(h + j, hj);
+    }
+}
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+__attribute__((target("avx2"))) static void cells_avx2(int N, const float *z, float *c, float *h,
+                                                       float clip)
+{
+    cells_body(N, z, c, h, clip);
+}
+#endif
+
+static void cells_base(int N, const float *z, float *c, float *h, float clip)
+{
+    cells_body(N, z, c, h, clip);
+}
+
+static bool use_avx2(void)
+{
+#ifdef HAVE_AVX2_PATH
+    return __builtin_cpu_supports("avx2");
+#else
+    return false;
+#endif
+}
+
+static void gates4(int N, int G, const float *Wh, const float *u, const float *const *v,
+                   const float *const *h, float (*z)[4 * VSML_N_MAX])
+{
+#ifdef HAVE_AVX2_PATH
+    if (use_avx2()) {
+        gates4_avx2(N, G, Wh, u, v, h, z);
+        return;
+    }
+#endif
+    gates4_base(N, G, Wh, u, v, h, z);
+}
+
+static void layer_update(const vsml_param_layout *PL, flayer *L, const float *W, int ticks,
+                         float clip)
+{
+    int A = L->A, B = L->B, N = PL->N, G = PL->G;
+    const float *Wl = W + PL->w_lstm, *Wh = Wl + (size_t)2 * M * G;
+    for (int a = 0; a < A; a++) {
+        float *u = L->U + (size_t)a * G;
+        memcpy(u, W + PL->b_lstm, sizeof(float) * G);
+        for (int m = 0; m < M; m++) {
+            float v = L->fwd_in[a * M + m];
+            if (v != 0.0f)
+                for (int g = 0; g < G; g++)
+                    u[g] += v * Wl[(size_t)m * G + g];
+        }
+    }
+    for (int b = 0; b < B; b++) {
+        float *v = L->V + (size_t)b * G;
+        memset(v, 0, sizeof(float) * G);
+        for (int m = 0; m < M; m++) {
+            float e = L->bwd_in[b * M + m];
+            if (e != 0.0f)
+                for (int g = 0; g < G; g++)
+                    v[g] += e * Wl[(size_t)(M + m) * G + g];
+        }
+    }
+    float z[4][4 * VSML_N_MAX];
+    for (int a = 0; a < A; a++)
+        for (int b0 = 0; b0 < B; b0 += 4) {
+            int nb = B - b0 < 4 ? B - b0 : 4;
+            const float *u = L->U + (size_t)a * G, *v[4], *hs[4];
+            float *h[4], *c[4];
+            for (int q = 0; q < 4; q++) { /* a short group repeats its last item */
+                int b = b0 + (q < nb ? q : nb - 1);
+                h[q] = L->h + ((size_t)a * B + b) * N;
+                c[q] = L->c + ((size_t)a * B + b) * N;
+                v[q] = L->V + (size_t)b * G;
+                hs[q] = h[q];
+            }
+            for (int t = 0; t < ticks; t++) {
+                gates4(N, G, Wh, u, v, hs, z);
+                for (int q = 0; q < nb; q++)
+#ifdef HAVE_AVX2_PATH
+                    if (use_avx2())
+                        cells_avx2(N, z[q], c[q], h[q], clip);
+                    else
+#endif
+                        cells_base(N, z[q], c[q], h[q], clip);
+            }
+        }
+    memset(L->hf, 0, sizeof(float) * B * N);
+    memset(L->hg, 0, sizeof(float) * A * N);
+    for (int a = 0; a < A; a++)
+        for (int b = 0; b < B; b++) {
+            const float *h = L->h + ((size_t)a * B + b) * N;
+            for (int j = 0; j < N; j++) {
+                L->hf[b * N + j] += h[j];
+                L->hg[a * N + j] += h[j];
+            }
+        }
+    for (int b = 0; b < B; b++)
+        for (int m = 0; m < M; m++) {
+            float s = 0.0f;
+            for (int j = 0; j < N; j++)
+                s += L->hf[b * N + j] * W[PL->w_fwd + (size_t)j * M + m];
+            L->F[b * M + m] = s / (float)A + W[PL->b_fwd + m];
+        }
+    for (int a = 0; a < A; a++)
+        for (int m = 0; m < M; m++) {
+            float s = 0.0f;
+            for (int j = 0; j < N; j++)
+                s += L->hg[a * N + j] * W[PL->w_bwd + (size_t)j * M + m];
+            L->Gm[a * M + m] = s / (float)B + W[PL->b_bwd + m];
+        }
+}
+
+static void sweep(rctx *x, flayer *Ls, const float *params, bool reverse, float *yhat)
+{
+    const vsml_model_config *cfg = x->cfg;
+    int K = cfg->n_layers;
+    for (int n = 0; n < K; n++) {
+        int k = reverse ? K - 1 - n : n;
+        const float *W = params + (cfg->per_layer_params ? (size_t)k * x->PL.block : 0);
+        flayer *L = &Ls[k];
+        layer_update(&x->PL, L, W, cfg->micro_ticks, cfg->clip_state);
+        if (k > 0)
+            memcpy(Ls[k - 1].bwd_in, L->Gm, sizeof(float) * L->A * M);
+        if (k < K - 1)
+            memcpy(Ls[k + 1].fwd_in, L->F, sizeof(float) * L->B * M);
+        else
+            for (int b = 0; b < L->B; b++)
+                yhat[b] = 100.0f * tanhf(L->F[b * M + 1] / 100.0f);
+    }
+}
+
+static void free_layers(flayer *Ls, int K)
+{
+    for (int k = 0; k < K; k++) {
+        free(Ls[k].h);
+        free(Ls[k].fwd_in);
+    }
+}
+
+static int alloc_layers(flayer *Ls, const vsml_model_config *cfg, int N)
+{
+    memset(Ls, 0, sizeof(flayer) * cfg->n_layers);
+    int G = 4 * N;
+    for (int k = 0; k < cfg->n_layers; k++) {
+        flayer *L = &Ls[k];
+        size_t A = (size_t)cfg->sizes[k], B = (size_t)cfg->sizes[k + 1];
+        L->A = (int)A;
+        L->B = (int)B;
+        L->h = malloc(sizeof(float) * A * B * N * 2);
+        L->fwd_in = malloc(sizeof(float) * ((A + B) * M * 3 + (A + B) * G + (A + B) * N));
+        if (!L->h || !L->fwd_in)
+            return -1;
+        L->c = L->h + A * B * N;
+        L->bwd_in = L->fwd_in + A * M;
+        L->F = L->bwd_in + B * M;
+        L->Gm = L->F + B * M;
+        L->U = L->Gm + A * M;
+        L->V = L->U + A * G;
+        L->hf = L->V + B * G;
+        L->hg = L->hf + B * N;
+    }
+    return 0;
+}
+
+static void run_episode(rctx *x, flayer *Ls, size_t r)
+{
+    const vsml_model_config *cfg = x->cfg;
+    const vsml_episodes *ep = x->ep;
+    const vsml_rollout_out *out = x->out;
+    int K = cfg->n_layers, C = cfg->sizes[K], D = cfg->sizes[0], T = ep->T, N = x->PL.N;
+    const float *params = x->params + (r / (size_t)ep->E) * vsml_param_count(cfg);
+    for (int k = 0; k < K; k++) {
+        flayer *L = &Ls[k];
+        size_t ab = (size_t)L->A * L->B;
+        memset(L->h, 0, sizeof(float) * ab * N * 2);
+        memset(L->fwd_in, 0, sizeof(float) * (size_t)(L->A + L->B) * M);
+        if (cfg->init_mode == VSML_INIT_ZEROS)
+            continue;
+        for (size_t i = 0; i < ab; i++)
+            for (int j = 0; j < N / 2; j++)
+                L->c[i * N + j] = vsml_init_cell(ep->seed, ep->ep_init[r], k, (int)i, j, L->A);
+    }
+    float y[4096];
+    double loss_sum = 0.0, loss = 0.0, correct = 0.0, nonfinite = 0.0;
+    uint32_t s = ep->ep_stream[r];
+    for (int t = 0; t < T; t++) {
+        int32_t ex = ep->stream[((size_t)s * T + t) * 2];
+        int32_t label = ep->stream[((size_t)s * T + t) * 2 + 1];
+        const float *xx = ep->x + (size_t)ex * D;
+        for (int a = 0; a < D; a++)
+            Ls[0].fwd_in[a * M] = xx[a];
+        sweep(x, Ls, params, false, y);
+        double mx = y[0];
+        int arg = 0;
+        for (int b = 1; b < C; b++)
+            if (y[b] > mx) {
+                mx = y[b];
+                arg = b;
+            }
+        double sum = 0.0;
+        for (int b = 0; b < C; b++)
+            sum += exp(y[b] - mx);
+        loss = log(sum) + mx - y[label];
+        float *bin = Ls[K - 1].bwd_in;
+        memset(bin, 0, sizeof(float) * C * M);
+        for (int b = 0; b < C; b++) {
+            double onehot = b == label ? 1.0 : 0.0;
+            bin[b * M] = (float)(exp(y[b] - mx) / sum - onehot);
+            bin[b * M + 1] = cfg->feed_label ? (float)onehot : 0.0f;
+            if (out->logits)
+                out->logits[(r * T + t) * C + b] = y[b];
+        }
+        if (out->loss)
+            out->loss[r * T + t] = (float)loss;
+        loss_sum += loss;
+        correct += arg == label;
+        if (!isfinite(loss) && nonfinite == 0.0)
+            nonfinite = t + 1;
+        if (cfg->backward_pass) {
+            sweep(x, Ls, params, true, y);
+            memset(bin, 0, sizeof(float) * C * M);
+        }
+    }
+    if (out->loss_sum)
+        out->loss_sum[r] = (float)loss_sum;
+    if (out->loss_last)
+        out->loss_last[r] = (float)loss;
+    if (out->correct)
+        out->correct[r] = (float)correct;
+    if (out->nonfinite)
+        out->nonfinite[r] = (float)nonfinite;
+}
+
+static void *worker(void *arg)
+{
+    rctx *x = arg;
+    flayer Ls[VSML_MAX_LAYERS];
+    if (alloc_layers(Ls, x->cfg, x->PL.N) != 0) {
+        free_layers(Ls, x->cfg->n_layers);
+        pthread_mutex_lock(&x->mu);
+        x->failed = 1;
+        pthread_mutex_unlock(&x->mu);
+        return NULL;
+    }
+    for (;;) {
+        pthread_mutex_lock(&x->mu);
+        size_t r = x->next++;
+        int stop = x->failed || r >= x->R;
+        pthread_mutex_unlock(&x->mu);
+        if (stop)
+            break;
+        run_episode(x, Ls, r);
+    }
+    free_layers(Ls, x->cfg->n_layers);
+    return NULL;
+}
+
+int vsml_cpu_rollout(const vsml_model_config *cfg, const float *params, const vsml_episodes *ep,
+                     const vsml_rollout_out *out, int threads)
+{
+    if (vsml_model_config_check(cfg) != 0 || vsml_episodes_check(cfg, ep) != 0)
+        return -1;
+    if (cfg->sizes[cfg->n_layers] > 4096) {
+        vsml_err("the CPU rollout supports at most 4096 outputs");
+        return -1;
+    }
+    rctx x = {.cfg = cfg, .params = params, .ep = ep, .out = out,
+              .R = (size_t)ep->P * ep->E};
+    vsml_param_layout_of(vsml_state_size(cfg), &x.PL);
+    if (x.PL.G % 16) {
+        vsml_err("the CPU rollout needs a state size that is a multiple of 4");
+        return -1;
+    }
+    pthread_mutex_init(&x.mu, NULL);
+    if (threads < 1)
+        threads = 1;
+    if ((size_t)threads > x.R)
+        threads = (int)x.R;
+    pthread_t th[64];
+    int started = 0;
+    for (int t = 1; t < threads && t < 64; t++)
+        if (pthread_create(&th[t], NULL, worker, &x) == 0)
+            started = t;
+        else
+            break;
+    worker(&x);
+    for (int t = 1; t <= started; t++)
+        pthread_join(th[t], NULL);
+    pthread_mutex_destroy(&x.mu);
+    if (x.failed) {
+        vsml_err("out of memory in the CPU rollout");
+        return -1;
+    }
+    return 0;
+}
