@@ -28,6 +28,15 @@ cat "$tmp/v.out"
 grep -q "online accuracy $(sed -n 's/.*online accuracy \([0-9.]*\),.*/\1/p' "$tmp/r.out")" \
     "$tmp/v2.out" || fail "viz and rollout report different accuracies"
 
+# a parameter file of another state size (the cloned N=64 learner): N comes
+# from the file, and the frame reports the same accuracy as rollout
+cl="--params $src/assets/cloned.safetensors --backward-pass --micro-ticks 2 --clip 4 --dataset sumsign --input-dim 8 --layers 8,2 --seed 1 --data-seed 2"
+"$exe" rollout $cl --steps 60 >"$tmp/c.out" 2>&1 || { cat "$tmp/c.out"; fail "rollout (N=64)"; }
+"$exe" viz $cl --steps 60 --size 800x480 --offscreen "$tmp/c.png" >"$tmp/cv.out" 2>&1 ||
+    { cat "$tmp/cv.out"; fail "viz --offscreen (N=64)"; }
+grep -q "online accuracy $(sed -n 's/.*online accuracy \([0-9.]*\),.*/\1/p' "$tmp/c.out")" \
+    "$tmp/cv.out" || fail "viz and rollout report different accuracies (N=64)"
+
 expect_error "size too small" "$exe" viz $common --size 100x50 --offscreen "$tmp/x.png"
 expect_error "size not WxH" "$exe" viz $common --size big --offscreen "$tmp/x.png"
 expect_error "bad baseline" "$exe" viz $common --baseline rmsprop --offscreen "$tmp/x.png"

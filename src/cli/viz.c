@@ -550,6 +550,7 @@ static int run(viz_opts *o)
         vsml_err("no parameters: pass --params FILE (%s does not exist)", CLI_DEFAULT_PARAMS);
         return 1;
     }
+    o->model.params_file = a.param_path; /* N from the file unless --state-size */
     vsml_engine_params ep = {.device = o->device, .validation = o->validation};
     a.host_pixels = o->offscreen != NULL;
 #if VSML_HAVE_GLFW
