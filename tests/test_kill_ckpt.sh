@@ -8,18 +8,8 @@ exe="$1"
 rounds="${2:-10}"
 tmp=$(mktemp -d)
 trap 'for p in $(cat "$tmp"/pid.* 2>/dev/null); do kill -9 "$p" 2>/dev/null; done; rm -rf "$tmp"' EXIT
-cat > "$tmp/tiny.cfg" <<'CFG'
-layers = 4,2
-input_dim = 4
-pairs = 4
-pairs_per_task = 2
-T = 6
-eval_every = 5
-eval_episodes = 2
-eval_steps = 6
-checkpoint_every = 1
-keep_checkpoints = 3
-CFG
+. "$(dirname "$0")/tiny_cfg.sh"
+tiny_cfg "$tmp/tiny.cfg" eval_every=5 keep_checkpoints=3
 newest() { ls "$1" 2>/dev/null | sed -n 's/^ckpt-\([0-9]*\)\.safetensors$/\1/p' | sort -n | tail -1; }
 # a pseudo-random delay in [0, 0.4] s (no $RANDOM in sh)
 delay() { echo "0.$(( ($1 * 7919 + 13) % 41 ))" | sed 's/^0\.\([0-9]\)$/0.0\1/'; }

@@ -32,18 +32,8 @@ mpi() {
     timeout 120 mpirun --oversubscribe --allow-run-as-root --bind-to none -np "$np" "$@"
 }
 
-cat > "$tmp/tiny.cfg" <<'CFG'
-layers = 4,2
-input_dim = 4
-pairs = 6
-pairs_per_task = 2
-T = 6
-eval_every = 2
-eval_episodes = 2
-eval_steps = 6
-checkpoint_every = 1
-keep_checkpoints = 100
-CFG
+. "$(dirname "$0")/tiny_cfg.sh"
+tiny_cfg "$tmp/tiny.cfg" pairs=6 keep_checkpoints=100
 train() { "$exe" train --config "$tmp/tiny.cfg" "$@"; }
 # only rank 1 gets the environment given as $1
 cat > "$tmp/rank1.sh" <<'SH'

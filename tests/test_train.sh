@@ -12,19 +12,8 @@ fails=0
 ok() { echo "ok: $1"; }
 fail() { echo "FAIL: $1"; fails=$((fails + 1)); }
 
-cat > "$tmp/tiny.cfg" <<'CFG'
-# a tiny run for the tests
-layers = 4,2
-input_dim = 4
-pairs = 4
-pairs_per_task = 2
-T = 6
-eval_every = 2
-eval_episodes = 2
-eval_steps = 6
-checkpoint_every = 1
-keep_checkpoints = 10
-CFG
+. "$(dirname "$0")/tiny_cfg.sh"
+tiny_cfg "$tmp/tiny.cfg"
 train() { "$exe" train --config "$tmp/tiny.cfg" "$@"; }
 
 # 1. the built-in default is assets/small.cfg
