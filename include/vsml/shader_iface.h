@@ -73,15 +73,6 @@
 #include <stdint.h>
 #define VSML_SU32 uint32_t
 #define VSML_SF32 float
-/* es_perturb.comp: dispatch (ceil(n_params / wg), pairs, 1). */
-#define VSML_PERTURB_PC_FIELDS \
-    VSML_SU32 n_params;        \
-    VSML_SU32 seed_lo;         \
-    VSML_SU32 seed_hi;         \
-    VSML_SU32 step;            \
-    VSML_SU32 pair_base;       \
-    VSML_SF32 sigma;
-
 #endif
 
 /* vsml_step.comp: one dispatch runs steps [t0, t0 + n_steps) of a chunk of
