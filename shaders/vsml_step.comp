@@ -36,7 +36,7 @@ const uint N = VSML_N, M = VSML_M, G = VSML_G;
 // N=64 (87 KiB) does not fit in shared memory, so the parallel kernel then
 // also reads the parameters from the buffer (the same address in every
 // invocation of a workgroup: cached broadcasts).
-#if defined(VSML_SERIAL) || VSML_N > 16
+#if defined(VSML_SERIAL) || VSML_N > 16 || defined(VSML_CPU)
 #define VSML_PARAMS_GLOBAL
 #endif
 #ifdef VSML_PARAMS_GLOBAL
@@ -59,6 +59,35 @@ shared vec4 Wv[VSML_BLOCK_SIZE / 4];
 #define WS(i) WV((i) >> 2)[(i) & 3]
 shared float red[2];
 
+#ifdef VSML_CPU
+// VSML_CPU (a third build of this file, N = 16, for CPU devices such as
+// llvmpipe): the SIMD lanes are sub-LSTMs that share an output b (invocation
+// tid serves b = tid % B and a = tid / B, tid / B + WG / B, ...). llvmpipe
+// turns every load from a buffer or shared memory that it cannot prove
+// uniform into a loop over the lanes (uniform buffers and subgroupBroadcast
+// fare no better in Mesa 22.3), and a parameter read per multiply-add made
+// the other kernels load-bound. Here each invocation copies the recurrent
+// weights W_lstm[2M:2M+N] and layer 0's input row W_lstm[0] into a private
+// array once per dispatch; with constant indices (the tick is unrolled by
+// the preprocessor) a weight is then one plain vector load per FMA. V[b] and
+// the sums of h over a are kept per invocation, so that a sub-LSTM step
+// loads only h, c and x.
+vec4 whv[(VSML_N + 1) * (VSML_G / 4)];
+#define WH(j, q) whv[(j) * (G / 4) + (q)]
+#define WX(q) whv[N * (G / 4) + (q)]
+#define WU(q) WV(q)
+#define WUS(p) WS(p)
+layout(constant_id = 1) const uint CPU_MAX_WG = 64;
+shared vec4 hpart[CPU_MAX_WG * (VSML_N / 4)];
+// The state buffer (binding 5) as a texel buffer of vec4 quads of a
+// sub-LSTM's h (quads 0..3) and c (quads 4..7), quad q of sub-LSTM i of a
+// layer at texel sb / 4 + q * AB + i: llvmpipe reads and writes an image
+// texel per lane in one go, where a buffer access is a loop over the lanes
+// for every float. The examples (binding 2) likewise.
+layout(binding = 10, rgba32f) uniform coherent imageBuffer st_img;
+layout(binding = 11, r32f) uniform readonly imageBuffer xs_img;
+#endif
+
 uint tid, WG, ep, st_base, sc_base;
 
 void sync()
@@ -66,6 +95,9 @@ void sync()
 #ifndef VSML_SERIAL
     memoryBarrierBuffer();
     memoryBarrierShared();
+#ifdef VSML_CPU
+    memoryBarrierImage(); // the state is written through st_img
+#endif
     barrier();
 #endif
 }
@@ -111,8 +143,14 @@ void init_episode()
                 }
             }
             for (uint j = 0; j < N; j++) {
+#ifdef VSML_CPU
+                // the cpu kernel's layout: vec4 quads, h quads 0..N/4-1, c after
+                st[sb + ((j >> 2) * AB + i) * 4 + (j & 3)] = 0.0;
+                st[sb + ((N / 4 + (j >> 2)) * AB + i) * 4 + (j & 3)] = c[j];
+#else
                 st[sb + j * AB + i] = 0.0;
                 st[sb + (N + j) * AB + i] = c[j];
+#endif
             }
         }
         uint fo = sc_base + lk(k, VSML_LAYK_FWD), bo = sc_base + lk(k, VSML_LAYK_BWD);
@@ -297,14 +335,165 @@ void messages(uint k, uint A, uint B)
     sync();
 }
 
+#ifdef VSML_CPU
+// One layer update (inbox terms, micro ticks, messages) of the CPU kernel.
+// Every loop that indexes the parameters or a private array is unrolled by
+// the preprocessor (llvmpipe does not unroll [[unroll]] loops: a parameter
+// index or private-array index that is a loop variable becomes a per-lane
+// gather), so that every index is a constant. The E* macros repeat a
+// statement for an index range; each loop level has its own set (a macro is
+// not expanded inside its own expansion).
+#define E4(X, a) X(a) X(a + 1) X(a + 2) X(a + 3)
+#define E16(X) E4(X, 0) E4(X, 4) E4(X, 8) E4(X, 12)
+#define F4(X, p, a) X(p, a) X(p, a + 1) X(p, a + 2) X(p, a + 3)
+#define F16(X, p) F4(X, p, 0) F4(X, p, 4) F4(X, p, 8) F4(X, p, 12)
+#define F8(X, p) F4(X, p, 0) F4(X, p, 4)
+#define G4(X, a) X(a) X(a + 1) X(a + 2) X(a + 3)
+#define G8(X) G4(X, 0) G4(X, 4)
+#define G16(X) G4(X, 0) G4(X, 4) G4(X, 8) G4(X, 12)
+#define HJ(v, j) v[(j) >> 2][(j) & 3]
+#if VSML_N != 16 || VSML_M != 8
+#error "the CPU kernel is written out for N = 16 and M = 8"
+#endif
+
+// The private weights (a loop with a variable index: the array stays in
+// memory instead of becoming a thousand SSA values, which takes LLVM minutes
+// to allocate registers for).
+void load_whv()
+{
+    for (uint q = 0; q < N * (G / 4); q++)
+        whv[q] = WV((VSML_OFF_W_LSTM + 2 * M * G) / 4 + q);
+    for (uint q = 0; q < G / 4; q++)
+        WX(q) = WV(VSML_OFF_W_LSTM / 4 + q);
+}
+
+void layer_update_cpu(uint k, uint ex)
+{
+    uint A = lk(k, VSML_LAYK_A), B = lk(k, VSML_LAYK_B), AB = A * B;
+    uint R = WG / B; // invocations per output b (the engine ensures WG >= B)
+    uint sb = st_base + lk(k, VSML_LAYK_STATE);
+    uint fo = sc_base + lk(k, VSML_LAYK_FWD), bo = sc_base + lk(k, VSML_LAYK_BWD);
+    bool clip = (pc.flags & VSML_FLAG_CLIP) != 0;
+    vec4 hs[4] = vec4[4](vec4(0.0), vec4(0.0), vec4(0.0), vec4(0.0));
+    // Lanes without work compute on clamped indices and do not store (the
+    // control flow of a subgroup stays uniform).
+    bool working = tid < R * B;
+    uint b = tid % B;
+    // V[b] = b_lstm + bwd_in[b] . W_lstm[M:2M], once per layer update
+    vec4 zb[16];
+#define ZB_INIT(q) zb[q] = WU(VSML_OFF_B_LSTM / 4 + (q));
+    E16(ZB_INIT)
+#define ZB_FMA(m, q) zb[q] = fma(vec4(msg), WU((VSML_OFF_W_LSTM + (M + (m)) * G) / 4 + (q)), zb[q]);
+#define ZB_ROW(m) { float msg = sc[bo + b * M + (m)]; F16(ZB_FMA, m) }
+    G8(ZB_ROW)
+    uint n_it = (A + R - 1) / R;
+    for (uint it = 0; it < n_it; it++) {
+        uint a = tid / B + it * R;
+        bool live = working && a < A;
+        a = live ? a : 0;
+        uint i = a * B + b;
+        vec4 h[4], c[4], hn[4], z0[16], z[16];
+#define LOAD_HC(u) h[u] = imageLoad(st_img, int(sb / 4 + (u) * AB + i)); \
+                   c[u] = imageLoad(st_img, int(sb / 4 + (4 + (u)) * AB + i));
+        E4(LOAD_HC, 0)
+        // U[a]: layer 0's inbox is [x_a, 0, ...]
+        if (k == 0) {
+            float x = imageLoad(xs_img, int(ex * pc.dim + a)).x;
+#define Z0_X(q) z0[q] = fma(vec4(x), WX(q), zb[q]);
+            E16(Z0_X)
+        } else {
+            z0 = zb;
+#define Z0_FMA(m, q) z0[q] = fma(vec4(msg), WU((VSML_OFF_W_LSTM + (m) * G) / 4 + (q)), z0[q]);
+#define Z0_ROW(m) { float msg = sc[fo + a * M + (m)]; F16(Z0_FMA, m) }
+            G8(Z0_ROW)
+        }
+        for (uint tick = 0; tick < pc.micro_ticks; tick++) {
+            // column quad by column quad: 4 accumulators live, h and W read
+#define ZT_FMA(q, j) acc = fma(vec4(HJ(h, j)), WH(j, q), acc);
+#define ZT_COL(q) { vec4 acc = z0[q]; F16(ZT_FMA, q) z[q] = acc; }
+            G16(ZT_COL)
+#define CELL(u) { \
+                vec4 ig = sigmoid(z[u] - 5.0); \
+                vec4 gg = safe_tanh(z[4 + (u)]); \
+                vec4 fg = sigmoid(z[8 + (u)] + 5.0); \
+                vec4 og = sigmoid(z[12 + (u)]); \
+                vec4 cq = fma(fg, c[u], ig * gg); \
+                if (clip) \
+                    cq = clamp(cq, -pc.clip, pc.clip); \
+                c[u] = cq; \
+                hn[u] = og * safe_tanh(cq); }
+            E4(CELL, 0)
+            h = hn;
+        }
+        if (live) {
+#define STORE_HC(u) imageStore(st_img, int(sb / 4 + (u) * AB + i), h[u]); \
+                    imageStore(st_img, int(sb / 4 + (4 + (u)) * AB + i), c[u]);
+            E4(STORE_HC, 0)
+#define HS_ADD(u) hs[u] += h[u];
+            E4(HS_ADD, 0)
+        }
+    }
+#define HPART(u) hpart[tid * 4 + (u)] = hs[u];
+    E4(HPART, 0)
+    sync();
+    // F[b] = W_fwd . mean_a h[a,b] + b_fwd from the R partial sums of b
+    bool last = k + 1 == pc.n_layers;
+    {
+        uint bb = min(tid, B - 1);
+        vec4 hf[4] = vec4[4](vec4(0.0), vec4(0.0), vec4(0.0), vec4(0.0));
+        for (uint r = 0; r < R; r++) {
+#define HF_ADD(u) hf[u] += hpart[(r * B + bb) * 4 + (u)];
+            E4(HF_ADD, 0)
+        }
+        float inv = 1.0 / float(A);
+        uint dst_f = last ? sc_base + lay[VSML_LAY_OUT] : sc_base + lk(k + 1, VSML_LAYK_FWD);
+#define F_FMA(m, j) f += HJ(hf, j) * inv * WUS(VSML_OFF_W_FWD + (j) * M + (m));
+#define F_OUT(m) { \
+            float f = WUS(VSML_OFF_B_FWD + (m)); \
+            F16(F_FMA, m) \
+            if (tid < B && !last) \
+                sc[dst_f + tid * M + (m)] = f; \
+            else if (tid < B && (m) == 1) \
+                sc[dst_f + tid] = 100.0 * safe_tanh(f / 100.0); }
+        G8(F_OUT)
+    }
+    // G[a] = W_bwd . mean_b h[a,b] + b_bwd (not needed below layer 0)
+    if (k > 0) {
+        uint dst_g = sc_base + lk(k - 1, VSML_LAYK_BWD);
+        float inv = 1.0 / float(B);
+        uint n_ga = (A + WG - 1) / WG;
+        for (uint it = 0; it < n_ga; it++) {
+            uint a = min(tid + it * WG, A - 1);
+            vec4 hg[4] = vec4[4](vec4(0.0), vec4(0.0), vec4(0.0), vec4(0.0));
+            for (uint b2 = 0; b2 < B; b2++) {
+#define HG_ADD(u) hg[u] += imageLoad(st_img, int(sb / 4 + (u) * AB + a * B + b2));
+                E4(HG_ADD, 0)
+            }
+#define G_FMA(m, j) g += HJ(hg, j) * inv * WUS(VSML_OFF_W_BWD + (j) * M + (m));
+#define G_OUT(m) { \
+            float g = WUS(VSML_OFF_B_BWD + (m)); \
+            F16(G_FMA, m) \
+            if (tid + it * WG < A) \
+                sc[dst_g + a * M + (m)] = g; }
+            G8(G_OUT)
+        }
+    }
+    sync();
+}
+#endif
+
 void layer_update(uint k, uint ex)
 {
+#ifdef VSML_CPU
+    layer_update_cpu(k, ex);
+#else
     if ((pc.flags & VSML_FLAG_PER_LAYER) != 0 && pc.n_layers > 1)
         load_block(k);
     uint A = lk(k, VSML_LAYK_A), B = lk(k, VSML_LAYK_B);
     inbox_terms(k, A, B);
     micro_ticks(k, A, B, ex);
     messages(k, A, B);
+#endif
 }
 
 // Cross-entropy of softmax(y_hat) against y; the error e = softmax - onehot
@@ -380,8 +569,13 @@ void main()
 
     if (pc.init_state != 0)
         init_episode();
+#ifdef VSML_CPU
+    load_block(0);
+    load_whv();
+#else
     if (!per_layer)
         load_block(0);
+#endif
     for (uint t = pc.t0; t < pc.t0 + pc.n_steps; t++) {
         uint ex = uint(stream[(s * pc.T + t) * 2]);
         uint label = uint(stream[(s * pc.T + t) * 2 + 1]);

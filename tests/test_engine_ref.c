@@ -5,7 +5,10 @@
  * device in float, and 50 steps of recurrent dynamics amplify float rounding
  * (about 1e-7 per operation) by far less than 1e3; a logit error of 1e-4
  * changes a softmax probability by at most 0.01%. State size N = 64 (the
- * cloning configuration) has its own cases, with both kernels. */
+ * cloning configuration) has its own cases, with both kernels. The random
+ * cases alternate between the engine's choice of kernel (on a CPU device the
+ * cpu kernel, except for per-layer parameters) and the parallel kernel (the
+ * GPU kernel); the cpu kernel has its own cases with awkward workgroups. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -39,7 +42,7 @@ static int n_big_population, n_784, n_deep;
 static void check_case(vsml_engine *eng, int idx, const vsml_model_config *cfg, int P, int E,
                        int T);
 
-static void run_case(vsml_engine *eng, int idx, vsml_rng *r)
+static void run_case(vsml_engine *eng, vsml_engine *par, int idx, vsml_rng *r)
 {
     vsml_model_config cfg;
     int K = 1 + (int)vsml_rng_below(r, 3);
@@ -77,7 +80,7 @@ static void run_case(vsml_engine *eng, int idx, vsml_rng *r)
     n_big_population += P == 64 && E == 2;
     n_784 += sizes[0] == 784;
     n_deep += K == 3;
-    check_case(eng, idx, &cfg, P, E, T);
+    check_case(idx % 2 ? par : eng, idx, &cfg, P, E, T);
 }
 
 /* One configuration on the device against the reference. */
@@ -157,15 +160,51 @@ static void run_n64_cases(void)
     }
 }
 
+/* The cpu kernel (VSML_KERNEL_CPU; workgroup 64) where lanes stay idle (B
+ * does not divide 64), A is not a multiple of the invocations per output
+ * (a partial last round), with hidden layers (the G messages and the U terms
+ * above layer 0), several members and episodes per member, and a workgroup
+ * of 24 (one more compile of the kernel: about a minute). */
+static void run_cpu_cases(void)
+{
+    static const struct {
+        int K, sizes[4], P, E, T, ticks, wg;
+        bool fl, bp;
+        float clip;
+    } cases[] = {
+        {1, {33, 10}, 8, 2, 30, 2, 0, true, true, 4.0f},
+        {2, {20, 7, 3}, 4, 2, 30, 3, 0, false, true, 0.0f},
+        {3, {13, 9, 5, 2}, 8, 1, 30, 1, 0, true, true, 0.0f},
+        {1, {100, 10}, 2, 1, 20, 2, 24, false, false, 0.0f},
+    };
+    for (size_t i = 0; i < VSML_ARRAY_SIZE(cases); i++) {
+        vsml_engine *eng = test_engine_wg(0, 0, VSML_KERNEL_CPU, cases[i].wg);
+        vsml_model_config cfg;
+        vsml_model_config_default(&cfg, cases[i].K, cases[i].sizes);
+        cfg.micro_ticks = cases[i].ticks;
+        cfg.feed_label = cases[i].fl;
+        cfg.backward_pass = cases[i].bp;
+        cfg.clip_state = cases[i].clip;
+        fprintf(stderr, "cpu kernel, workgroup %d:\n", cases[i].wg);
+        check_case(eng, 200 + (int)i, &cfg, cases[i].P, cases[i].E, cases[i].T);
+        CHECK(test_validation_errors(eng) == 0, "validation errors (cpu kernel)");
+        vsml_engine_destroy(&eng);
+    }
+}
+
 int main(int argc, char **argv)
 {
     int n_cases = argc > 1 ? atoi(argv[1]) : 22;
     vsml_engine *eng = test_engine(0, 0);
+    vsml_engine *par = test_engine_kernel(0, 0, VSML_KERNEL_PARALLEL);
     vsml_rng r;
     vsml_rng_init(&r, 2024, 0, VSML_TAG_DATA);
     for (int i = 0; i < n_cases; i++)
-        run_case(eng, i, &r);
-    CHECK(test_validation_errors(eng) == 0, "validation errors");
+        run_case(eng, par, i, &r);
+    CHECK(test_validation_errors(eng) == 0 && test_validation_errors(par) == 0,
+          "validation errors");
+    vsml_engine_destroy(&par);
+    run_cpu_cases();
     run_n64_cases();
     if (n_cases >= 20)
         CHECK(n_big_population > 0 && n_784 > 0 && n_deep > 0,

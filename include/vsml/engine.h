@@ -19,9 +19,13 @@ typedef struct vsml_engine vsml_engine;
 typedef struct vsml_pop vsml_pop;
 
 enum vsml_kernel {
-    VSML_KERNEL_AUTO = 0,     /* serial for small networks, else parallel */
+    VSML_KERNEL_AUTO = 0,     /* serial for small networks, else cpu on CPU devices, else parallel */
     VSML_KERNEL_PARALLEL = 1, /* one workgroup per episode */
     VSML_KERNEL_SERIAL = 2,   /* one invocation per episode */
+    /* a workgroup per episode whose SIMD lanes are sub-LSTMs of one output,
+     * the recurrent weights in private memory, the state read as a texel
+     * buffer: for CPU devices (llvmpipe); N = 16, one parameter block */
+    VSML_KERNEL_CPU = 3,
 };
 
 typedef struct vsml_engine_params {
@@ -107,6 +111,7 @@ int vsml_engine_rollout(vsml_engine *eng, const vsml_model_config *cfg, const fl
 /* How a population was planned (benchmarks report it with their figures). */
 typedef struct vsml_pop_plan_info {
     bool serial;              /* one invocation per episode, else a workgroup */
+    enum vsml_kernel kernel;  /* the kernel chosen (never AUTO) */
     uint32_t workgroup_size;
     int steps_per_dispatch;
     int chunks;

@@ -18,6 +18,16 @@ static double basis_s(const vsml_bench_result *w, bool *device)
 
 static double rate(double x, double s) { return s > 0 ? x / s : 0; }
 
+static const char *kernel_name(enum vsml_kernel k)
+{
+    return k == VSML_KERNEL_SERIAL ? "serial" : k == VSML_KERNEL_CPU ? "cpu" : "parallel";
+}
+
+static char kernel_char(enum vsml_kernel k)
+{
+    return kernel_name(k)[0];
+}
+
 void vsml_bench_print(FILE *f, const vsml_bench_report *r)
 {
     const vsml_device_info *d = &r->dev;
@@ -50,7 +60,7 @@ void vsml_bench_print(FILE *f, const vsml_bench_report *r)
         }
         char plan[32] = "-";
         if (w->have_plan)
-            snprintf(plan, sizeof(plan), "%c%u/%d", w->plan.serial ? 's' : 'p',
+            snprintf(plan, sizeof(plan), "%c%u/%d", kernel_char(w->plan.kernel),
                      w->plan.workgroup_size, w->plan.steps_per_dispatch);
         fprintf(f, "%-18s %-10s %5d %4d %10.1f %6.0f%% %10.3g %9.3g %7s %8.3g %10s %8s %9.1e %s\n",
                 w->name, w->layers, w->P * w->E, w->T, s * 1e3, 100 * spread,
@@ -61,7 +71,7 @@ void vsml_bench_print(FILE *f, const vsml_bench_report *r)
                "the JSON, else wall); spread = (max - min) / median;\nGFLOP/s counts the "
                "FLOP the engine's algorithm executes (bench/schema.json); vs peer = peer wall "
                "time / engine wall time; check err: max relative logit error vs the CPU "
-               "reference;\nplan: kernel (p parallel, s serial), workgroup size / steps per dispatch.\n");
+               "reference;\nplan: kernel (p parallel, s serial, c cpu), workgroup size / steps per dispatch.\n");
 }
 
 static json_object *stat_json(const vsml_bench_stat *s)
@@ -126,7 +136,7 @@ static json_object *workload_json(const vsml_bench_report *r, const vsml_bench_r
     if (w->have_plan) {
         pl = json_object_new_object();
         json_object_object_add(pl, "kernel",
-                               json_object_new_string(w->plan.serial ? "serial" : "parallel"));
+                               json_object_new_string(kernel_name(w->plan.kernel)));
         json_object_object_add(pl, "workgroup_size", json_object_new_int64(w->plan.workgroup_size));
         json_object_object_add(pl, "steps_per_dispatch",
                                json_object_new_int(w->plan.steps_per_dispatch));

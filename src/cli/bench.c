@@ -22,7 +22,7 @@
 
 typedef struct bench_opts {
     const char *device, *json, *compare, *pops, *layers, *deep, *only, *peer, *peer_device;
-    const char *python, *peer_script, *tmp_dir;
+    const char *python, *peer_script, *tmp_dir, *kernel;
     int reps, steps, deep_pop, check_steps, micro_ticks;
     bool validation, quick, paper, no_peak;
 } bench_opts;
@@ -161,7 +161,11 @@ static int run(bench_opts *o, const char *command)
         printf("peak: %.1f GFLOP/s fp32, %.1f GB/s\n", rep.peak.fma_gflops, rep.peak.copy_gbs);
         fflush(stdout);
     }
-    vsml_engine_params ep = {.device = o->device, .validation = o->validation};
+    int kern;
+    if (cli_parse_kernel(o->kernel, &kern) != 0)
+        goto out;
+    vsml_engine_params ep = {.device = o->device, .validation = o->validation,
+                             .kernel = (enum vsml_kernel)kern};
     if (vsml_engine_create(&eng, &ep) != 0)
         goto out;
     vsml_engine_info(eng, &rep.dev);
@@ -267,11 +271,18 @@ out:
     return rc;
 }
 
+/* Debian's python3-torch lives with /usr/bin/python3; a python3 that comes
+ * first on PATH (pyenv, a virtualenv) usually lacks it. */
+static const char *default_python(void)
+{
+    return access("/usr/bin/python3", X_OK) == 0 ? "/usr/bin/python3" : "python3";
+}
+
 int cmd_bench(int argc, char **argv)
 {
     const char *py = getenv("VSML_PYTHON");
     bench_opts o = {.reps = 3, .check_steps = 3, .micro_ticks = 2, .layers = "784,10",
-                    .peer_device = "auto", .python = py && *py ? py : "python3",
+                    .peer_device = "auto", .python = py && *py ? py : default_python(),
                     .peer_script = VSML_SOURCE_ROOT "/bench/peers/vsml_torch.py",
                     .tmp_dir = getenv("TMPDIR") && *getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp"};
     const opt opts[] = {
@@ -298,9 +309,10 @@ int cmd_bench(int argc, char **argv)
         {"no-peak", OPT_FLAG, &o.no_peak, "skip the peak microbenchmark", 1, 0},
         {"peer", OPT_STR, &o.peer, "also run a peer implementation on the rollouts: torch", 1,
          0},
+        {"kernel", OPT_STR, &o.kernel, CLI_KERNEL_HELP, 1, 0},
         {"peer-device", OPT_STR, &o.peer_device, "auto | cpu | cuda (auto)", 1, 0},
-        {"python", OPT_STR, &o.python, "python interpreter for the peer ($VSML_PYTHON or "
-                                       "python3)", 1, 0},
+        {"python", OPT_STR, &o.python, "python interpreter for the peer ($VSML_PYTHON, else "
+                                       "/usr/bin/python3 where it exists, else python3)", 1, 0},
         {"peer-script", OPT_STR, &o.peer_script, "the peer script "
                                                  "(bench/peers/vsml_torch.py)", 1, 0},
     };

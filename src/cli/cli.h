@@ -11,6 +11,13 @@ int cmd_eval(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_clone(int argc, char **argv);
 
+/* --kernel auto | parallel | serial | cpu (NULL = auto); one error line and
+ * -1 for anything else. */
+int cli_parse_kernel(const char *s, int *kernel);
+#define CLI_KERNEL_HELP                                                                         \
+    "auto | parallel (workgroup per episode) | serial (invocation per episode) | cpu "         \
+    "(workgroup per episode, lanes over sub-LSTMs: CPU devices)"
+
 /* Model options shared by the subcommands (see cli/common.c). */
 typedef struct cli_model_opts {
     const char *layers; /* "784,10"; NULL = dataset dim, classes */

@@ -5,6 +5,7 @@
 
 #include "cli/args.h"
 #include "cli/cli.h"
+#include "vsml/engine.h"
 #include "vsml/log.h"
 #include "vsml/rng.h"
 #include "vsml/util.h"
@@ -90,5 +91,24 @@ int cli_default_params(char *path, size_t n)
             snprintf(path, n, "%s", cands[i]);
             return 0;
         }
+    return -1;
+}
+
+int cli_parse_kernel(const char *s, int *kernel)
+{
+    static const char *names[] = {"auto", "parallel", "serial", "cpu"};
+    _Static_assert(VSML_KERNEL_AUTO == 0 && VSML_KERNEL_PARALLEL == 1 &&
+                       VSML_KERNEL_SERIAL == 2 && VSML_KERNEL_CPU == 3,
+                   "names[] follows enum vsml_kernel");
+    if (!s) {
+        *kernel = VSML_KERNEL_AUTO;
+        return 0;
+    }
+    for (int i = 0; i < 4; i++)
+        if (!strcmp(s, names[i])) {
+            *kernel = i;
+            return 0;
+        }
+    vsml_err("--kernel must be auto, parallel, serial or cpu, not '%s'", s);
     return -1;
 }

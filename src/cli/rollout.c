@@ -114,17 +114,11 @@ static int run(rollout_opts *o)
                      (cfg.backward_pass ? 2 : 1);
     double dev_s = 0, ref_s = 0;
     if (!o->cpu) {
-        enum vsml_kernel kern = VSML_KERNEL_AUTO;
-        if (o->kernel && !strcmp(o->kernel, "parallel"))
-            kern = VSML_KERNEL_PARALLEL;
-        else if (o->kernel && !strcmp(o->kernel, "serial"))
-            kern = VSML_KERNEL_SERIAL;
-        else if (o->kernel && strcmp(o->kernel, "auto")) {
-            vsml_err("--kernel must be auto, parallel or serial, not '%s'", o->kernel);
+        int kern;
+        if (cli_parse_kernel(o->kernel, &kern) != 0)
             goto out;
-        }
         vsml_engine_params ep_params = {.device = o->device, .validation = o->validation,
-                                        .kernel = kern,
+                                        .kernel = (enum vsml_kernel)kern,
                                         .workgroup_size = o->wg, .max_chunk_episodes = o->chunk,
                                         .steps_per_dispatch = o->spd};
         if (vsml_engine_create(&eng, &ep_params) != 0)
@@ -220,7 +214,7 @@ int cmd_rollout(int argc, char **argv)
         {"cpu", OPT_FLAG, &o.cpu, "run on the CPU reference only (no Vulkan)", 1, 0},
         {"workgroup-size", OPT_INT, &o.wg, "override the workgroup size (32..1024)", 32, 1024},
         {"chunk", OPT_INT, &o.chunk, "at most this many episodes per dispatch", 1, 1 << 20},
-        {"kernel", OPT_STR, &o.kernel, "auto | parallel (workgroup per episode) | serial (invocation per episode)", 1, 0},
+        {"kernel", OPT_STR, &o.kernel, CLI_KERNEL_HELP, 1, 0},
         {"steps-per-dispatch", OPT_INT, &o.spd, "steps recorded per dispatch (64)", 1, 1 << 20},
     };
     int r = args_parse(argc, argv, opts, (int)VSML_ARRAY_SIZE(opts), "vsml-vk rollout [options]",

@@ -13,6 +13,7 @@
 #include "vsml_step_serial.spv.h"
 #include "vsml_step_n64.spv.h"
 #include "vsml_step_serial_n64.spv.h"
+#include "vsml_step_cpu.spv.h"
 #define SERIAL_WG 64
 
 struct vsml_step_pc { VSML_STEP_PC_FIELDS };
@@ -40,6 +41,7 @@ struct vsml_engine {
 typedef struct chunk {
     int ep_base, n_eps;
     vk_buf state, scratch, logits, losses;
+    VkBufferView state_view; /* the cpu kernel reads the state through it */
     VkDescriptorSet set;
 } chunk;
 
@@ -51,6 +53,7 @@ struct vsml_pop {
     uint32_t state_stride, scratch_stride, param_stride;
     uint32_t layout[VSML_LAY_SIZE];
     vk_buf params, lay, x, stream, epinfo, results;
+    VkBufferView x_view; /* the cpu kernel reads the examples through it */
     VkDescriptorPool pool;
     VkQueryPool queries;
     int n_chunks;
@@ -58,6 +61,7 @@ struct vsml_pop {
     vk_pipe step;
     uint32_t wg;
     bool serial; /* one invocation per episode */
+    bool cpu;    /* the CPU kernel (VSML_KERNEL_CPU) */
     int steps_per_dispatch;
     /* ES perturbation (made on first use) */
     vk_pipe perturb;
@@ -229,6 +233,55 @@ static double loop_iters_init(const vsml_model_config *cfg, double wg)
     return it;
 }
 
+/* The CPU kernel: invocation tid serves output b = tid % B of a layer and
+ * the inputs a = tid / B + n * (wg / B). */
+static double loop_iters_per_step_cpu(const vsml_model_config *cfg, double wg)
+{
+    double it = 1.0, sweeps = cfg->backward_pass ? 2.0 : 1.0, M = VSML_M;
+    for (int k = 0; k < cfg->n_layers; k++) {
+        double A = cfg->sizes[k], B = cfg->sizes[k + 1], R = floor(wg / B);
+        double per = 4.0 + cdiv(A, R) * (2.0 + cfg->micro_ticks) + R;
+        if (k > 0)
+            per += cdiv(A, wg) * (1.0 + B);
+        it += sweeps * per;
+    }
+    double C = cfg->sizes[cfg->n_layers];
+    return it + C * (6.0 + M) + cdiv(C * M, wg) + 4.0;
+}
+
+/* Whether the CPU kernel can run this population (NULL: yes, else why not). */
+static const char *cpu_kernel_unfit(const vsml_pop *pop)
+{
+    const vsml_model_config *cfg = &pop->cfg;
+    const VkPhysicalDeviceLimits *lim = &pop->eng->vk->props.limits;
+    if (vsml_state_size(cfg) != 16)
+        return "it is built for state size 16";
+    if (cfg->per_layer_params && cfg->n_layers > 1)
+        return "it reads one parameter block";
+    if (pop->state_stride / 4 > lim->maxTexelBufferElements ||
+        (uint64_t)pop->shape.n_examples * cfg->sizes[0] > lim->maxTexelBufferElements)
+        return "an episode's state or the example table exceeds the device's texel buffer limit";
+    uint32_t max_wg = lim->maxComputeWorkGroupInvocations < lim->maxComputeWorkGroupSize[0]
+                          ? lim->maxComputeWorkGroupInvocations
+                          : lim->maxComputeWorkGroupSize[0];
+    for (int k = 0; k < cfg->n_layers; k++)
+        if ((uint32_t)cfg->sizes[k + 1] > max_wg || cfg->sizes[k + 1] > 1024)
+            return "a layer has more outputs than a workgroup has invocations";
+    return NULL;
+}
+
+/* The CPU kernel's workgroup size: 64, or the next multiple of 64 that
+ * holds the largest layer's outputs. Few distinct sizes, because llvmpipe
+ * compiles the kernel for each (about a minute; Mesa's disk cache keeps it). */
+static uint32_t cpu_kernel_wg(const vsml_pop *pop, uint32_t max_wg)
+{
+    uint32_t wg = 64;
+    for (int k = 0; k < pop->cfg.n_layers; k++)
+        while ((uint32_t)pop->cfg.sizes[k + 1] > wg)
+            wg += 64;
+    return wg <= max_wg ? wg : 0;
+}
+
 /* Serial (one invocation per episode) when an episode's step is short:
  * small networks are then not slowed down by workgroup barriers. */
 static bool want_serial(const vsml_pop *pop)
@@ -250,10 +303,43 @@ static int plan_dispatch(vsml_pop *pop)
                           : lim->maxComputeWorkGroupSize[0];
     int spd = eng->params.steps_per_dispatch > 0 ? eng->params.steps_per_dispatch
                                                  : DEFAULT_STEPS_PER_DISPATCH;
-    pop->serial = want_serial(pop);
     uint32_t wg = pop->serial ? (SERIAL_WG < max_wg ? SERIAL_WG : max_wg) : eng->wg;
     uint32_t lanes = pop->serial ? 1 : wg; /* invocations sharing an episode */
-    if (eng->loop_budget > 0) {
+    if (pop->cpu) {
+        bool fixed = eng->params.workgroup_size > 0;
+        wg = fixed ? (uint32_t)eng->params.workgroup_size : cpu_kernel_wg(pop, max_wg);
+        for (int k = 0; k < pop->cfg.n_layers; k++)
+            if (wg < (uint32_t)pop->cfg.sizes[k + 1] || wg == 0) {
+                vsml_err("the cpu kernel needs a workgroup of at least %d invocations (the "
+                         "largest layer's outputs), not %u", pop->cfg.sizes[k + 1], wg);
+                return -1;
+            }
+        /* + the private weight copy of every dispatch (load_whv) */
+        double extra = (VSML_N + 1) * VSML_G / 4 + 2;
+        /* larger workgroups (multiples of 64) until a step fits llvmpipe's loop limit */
+        while (!fixed && eng->loop_budget > 0 && wg + 64 <= max_wg &&
+               loop_iters_per_step_cpu(&pop->cfg, wg) + loop_iters_init(&pop->cfg, wg) + extra >
+                   eng->loop_budget)
+            wg += 64;
+        double per = loop_iters_per_step_cpu(&pop->cfg, wg);
+        double init = loop_iters_init(&pop->cfg, wg) + extra;
+        if (eng->loop_budget > 0 && per + init > eng->loop_budget) {
+            if (eng->params.kernel == VSML_KERNEL_CPU) {
+                vsml_err("one step of this network is too long for llvmpipe's loop limit "
+                         "(about %.0f loop iterations per invocation with the cpu kernel; the "
+                         "limit is 65535): use smaller layers or the parallel kernel",
+                         per + init);
+                return -1;
+            }
+            pop->cpu = false; /* the parallel kernel, planned below */
+            wg = eng->wg;
+            lanes = wg;
+        } else if (eng->loop_budget > 0) {
+            int fit = (int)((eng->loop_budget - init) / per);
+            spd = fit < spd ? fit : spd;
+        }
+    }
+    if (!pop->cpu && eng->loop_budget > 0) {
         while (!pop->serial &&
                loop_iters_per_step(&pop->cfg, lanes) + loop_iters_init(&pop->cfg, lanes) >
                    eng->loop_budget && wg * 2 <= max_wg && eng->params.workgroup_size == 0)
@@ -273,8 +359,12 @@ static int plan_dispatch(vsml_pop *pop)
     pop->wg = wg;
     pop->steps_per_dispatch = spd;
     vsml_dbg("%s kernel, workgroup size %u, %d steps per dispatch",
-             pop->serial ? "serial" : "parallel", wg, spd);
-    uint32_t spec[1] = {wg};
+             pop->cpu ? "cpu" : pop->serial ? "serial" : "parallel", wg, spd);
+    uint32_t spec[2] = {wg, wg};
+    if (pop->cpu)
+        return vk_pipe_create_texel(eng->vk, &pop->step, spv_vsml_step_cpu,
+                                    sizeof(spv_vsml_step_cpu), STEP_BINDINGS, 2,
+                                    sizeof(struct vsml_step_pc), spec, 2, "vsml_step_cpu");
     /* one build of vsml_step.comp per state size and kernel */
     static const struct {
         int N;
@@ -345,6 +435,22 @@ static int check_heap(const vsml_pop *pop, uint64_t fixed)
     return 0;
 }
 
+/* serial, cpu or parallel */
+static int choose_kernel(vsml_pop *pop)
+{
+    enum vsml_kernel k = pop->eng->params.kernel;
+    const char *unfit = cpu_kernel_unfit(pop);
+    if (k == VSML_KERNEL_CPU && unfit) {
+        vsml_err("the cpu kernel cannot run this network: %s", unfit);
+        return -1;
+    }
+    pop->serial = want_serial(pop);
+    pop->cpu = k == VSML_KERNEL_CPU ||
+               (k == VSML_KERNEL_AUTO && !pop->serial && !unfit &&
+                pop->eng->vk->props.deviceType == VK_PHYSICAL_DEVICE_TYPE_CPU);
+    return 0;
+}
+
 static int plan_chunks(vsml_pop *pop)
 {
     vsml_engine *eng = pop->eng;
@@ -364,6 +470,11 @@ static int plan_chunks(vsml_pop *pop)
         n = (uint64_t)eng->params.max_chunk_episodes;
     if (n > (uint64_t)pop->R)
         n = (uint64_t)pop->R;
+    if (pop->cpu) { /* the state is read through a texel buffer view of vec4s */
+        uint64_t texels = eng->vk->props.limits.maxTexelBufferElements / (pop->state_stride / 4);
+        if (n > texels)
+            n = texels;
+    }
     pop->n_chunks = (int)((pop->R + n - 1) / n);
     pop->chunks = calloc((size_t)pop->n_chunks, sizeof(chunk));
     if (!pop->chunks) {
@@ -399,6 +510,12 @@ static int create_chunk(vsml_pop *pop, chunk *c, int idx)
     vk_buf *b[STEP_BINDINGS] = {&pop->params, &pop->lay, &pop->x, &pop->stream, &pop->epinfo,
                                 &c->state, &c->scratch, &pop->results, &c->logits, &c->losses};
     vk_desc_write(vk, c->set, &pop->step, b, STEP_BINDINGS);
+    if (pop->cpu) {
+        if (vk_texel_view_create(vk, &c->state, VK_FORMAT_R32G32B32A32_SFLOAT, &c->state_view))
+            return -1;
+        vk_desc_write_texel(vk, c->set, &pop->step, 0, c->state_view);
+        vk_desc_write_texel(vk, c->set, &pop->step, 1, pop->x_view);
+    }
     return 0;
 }
 
@@ -434,7 +551,7 @@ int vsml_pop_create(vsml_engine *eng, const vsml_model_config *cfg, const vsml_p
     if (check_fits(eng, pbytes, "parameter population") != 0 ||
         check_fits(eng, xbytes, "dataset table") != 0 ||
         check_fits(eng, sbytes, "example stream") != 0 || check_fits(eng, R * 16, "results") != 0 ||
-        plan_chunks(pop) != 0 || plan_dispatch(pop) != 0 ||
+        choose_kernel(pop) != 0 || plan_chunks(pop) != 0 || plan_dispatch(pop) != 0 ||
         check_heap(pop, pbytes + xbytes + sbytes) != 0)
         goto fail;
     if (vk_buf_create(vk, &pop->params, pbytes, VK_BUF_DEVICE, "parameters") != 0 ||
@@ -446,7 +563,10 @@ int vsml_pop_create(vsml_engine *eng, const vsml_model_config *cfg, const vsml_p
         goto fail;
     if (vk_buf_write(vk, &pop->lay, 0, pop->layout, sizeof(pop->layout)) != 0)
         goto fail;
-    if (vk_desc_pool_create(vk, &pop->pool, pop->n_chunks, pop->n_chunks * STEP_BINDINGS) != 0)
+    if (vk_desc_pool_create_texel(vk, &pop->pool, pop->n_chunks, pop->n_chunks * STEP_BINDINGS,
+                                  pop->cpu ? 2 * pop->n_chunks : 0) != 0)
+        goto fail;
+    if (pop->cpu && vk_texel_view_create(vk, &pop->x, VK_FORMAT_R32_SFLOAT, &pop->x_view) != 0)
         goto fail;
     for (int i = 0; i < pop->n_chunks; i++)
         if (create_chunk(pop, &pop->chunks[i], i) != 0)
@@ -476,6 +596,8 @@ void vsml_pop_destroy(vsml_pop **ppop)
     if (!vk->stuck) /* after a fence timeout this would wait forever */
         vkDeviceWaitIdle(vk->dev);
     for (int i = 0; pop->chunks && i < pop->n_chunks; i++) {
+        if (pop->chunks[i].state_view)
+            vkDestroyBufferView(vk->dev, pop->chunks[i].state_view, NULL);
         vk_buf_destroy(vk, &pop->chunks[i].state);
         vk_buf_destroy(vk, &pop->chunks[i].scratch);
         vk_buf_destroy(vk, &pop->chunks[i].logits);
@@ -491,6 +613,8 @@ void vsml_pop_destroy(vsml_pop **ppop)
         vkDestroyDescriptorPool(vk->dev, pop->pool, NULL);
     if (pop->queries)
         vkDestroyQueryPool(vk->dev, pop->queries, NULL);
+    if (pop->x_view)
+        vkDestroyBufferView(vk->dev, pop->x_view, NULL);
     vk_buf *bufs[] = {&pop->params, &pop->lay, &pop->x, &pop->stream, &pop->epinfo, &pop->results};
     for (size_t i = 0; i < VSML_ARRAY_SIZE(bufs); i++)
         vk_buf_destroy(vk, bufs[i]);
@@ -747,6 +871,9 @@ int vsml_engine_rollout(vsml_engine *eng, const vsml_model_config *cfg, const fl
 void vsml_pop_plan(const vsml_pop *pop, vsml_pop_plan_info *out)
 {
     out->serial = pop->serial;
+    out->kernel = pop->cpu ? VSML_KERNEL_CPU
+                  : pop->serial ? VSML_KERNEL_SERIAL
+                                : VSML_KERNEL_PARALLEL;
     out->workgroup_size = pop->wg;
     out->steps_per_dispatch = pop->steps_per_dispatch;
     out->chunks = pop->n_chunks;

@@ -438,8 +438,8 @@ int vk_buf_create(vk_ctx *ctx, vk_buf *b, VkDeviceSize size, enum vk_buf_kind ki
     VkBufferCreateInfo bi = {
         .sType = VK_STRUCTURE_TYPE_BUFFER_CREATE_INFO,
         .size = size,
-        .usage = VK_BUFFER_USAGE_STORAGE_BUFFER_BIT | VK_BUFFER_USAGE_TRANSFER_SRC_BIT |
-                 VK_BUFFER_USAGE_TRANSFER_DST_BIT,
+        .usage = VK_BUFFER_USAGE_STORAGE_BUFFER_BIT | VK_BUFFER_USAGE_STORAGE_TEXEL_BUFFER_BIT |
+                 VK_BUFFER_USAGE_TRANSFER_SRC_BIT | VK_BUFFER_USAGE_TRANSFER_DST_BIT,
         .sharingMode = VK_SHARING_MODE_EXCLUSIVE,
     };
     VkResult r = vkCreateBuffer(ctx->dev, &bi, NULL, &b->buf);
@@ -549,8 +549,17 @@ int vk_pipe_create(vk_ctx *ctx, vk_pipe *p, const uint32_t *spv, size_t spv_byte
                    int n_bindings, uint32_t pc_size, const uint32_t *spec, int n_spec,
                    const char *name)
 {
+    return vk_pipe_create_texel(ctx, p, spv, spv_bytes, n_bindings, 0, pc_size, spec, n_spec,
+                                name);
+}
+
+int vk_pipe_create_texel(vk_ctx *ctx, vk_pipe *p, const uint32_t *spv, size_t spv_bytes,
+                         int n_bindings, int n_texel, uint32_t pc_size, const uint32_t *spec,
+                         int n_spec, const char *name)
+{
     memset(p, 0, sizeof(*p));
     p->n_bindings = n_bindings;
+    p->n_texel = n_texel;
     p->pc_size = pc_size;
     VkShaderModuleCreateInfo si = {
         .sType = VK_STRUCTURE_TYPE_SHADER_MODULE_CREATE_INFO,
@@ -559,7 +568,7 @@ int vk_pipe_create(vk_ctx *ctx, vk_pipe *p, const uint32_t *spv, size_t spv_byte
     };
     VkDescriptorSetLayoutBinding b[32];
     VkSpecializationMapEntry me[16];
-    if (n_bindings > 32 || n_spec > 16) {
+    if (n_bindings + n_texel > 32 || n_spec > 16) {
         vsml_err("pipeline %s: too many bindings or constants", name);
         return -1;
     }
@@ -571,9 +580,16 @@ int vk_pipe_create(vk_ctx *ctx, vk_pipe *p, const uint32_t *spv, size_t spv_byte
             .descriptorCount = 1,
             .stageFlags = VK_SHADER_STAGE_COMPUTE_BIT,
         };
+    for (int i = n_bindings; i < n_bindings + n_texel; i++)
+        b[i] = (VkDescriptorSetLayoutBinding){
+            .binding = (uint32_t)i,
+            .descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_TEXEL_BUFFER,
+            .descriptorCount = 1,
+            .stageFlags = VK_SHADER_STAGE_COMPUTE_BIT,
+        };
     VkDescriptorSetLayoutCreateInfo dl = {
         .sType = VK_STRUCTURE_TYPE_DESCRIPTOR_SET_LAYOUT_CREATE_INFO,
-        .bindingCount = (uint32_t)n_bindings,
+        .bindingCount = (uint32_t)(n_bindings + n_texel),
         .pBindings = b,
     };
     VK_CHECK(vkCreateDescriptorSetLayout(ctx->dev, &dl, NULL, &p->dsl));
@@ -629,13 +645,21 @@ void vk_pipe_destroy(vk_ctx *ctx, vk_pipe *p)
 
 int vk_desc_pool_create(vk_ctx *ctx, VkDescriptorPool *pool, int n_sets, int n_buffers)
 {
-    VkDescriptorPoolSize ps = {.type = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER,
-                               .descriptorCount = (uint32_t)n_buffers};
+    return vk_desc_pool_create_texel(ctx, pool, n_sets, n_buffers, 0);
+}
+
+int vk_desc_pool_create_texel(vk_ctx *ctx, VkDescriptorPool *pool, int n_sets, int n_buffers,
+                              int n_texel)
+{
+    VkDescriptorPoolSize ps[2] = {
+        {.type = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, .descriptorCount = (uint32_t)n_buffers},
+        {.type = VK_DESCRIPTOR_TYPE_STORAGE_TEXEL_BUFFER, .descriptorCount = (uint32_t)n_texel},
+    };
     VkDescriptorPoolCreateInfo ci = {
         .sType = VK_STRUCTURE_TYPE_DESCRIPTOR_POOL_CREATE_INFO,
         .maxSets = (uint32_t)n_sets,
-        .poolSizeCount = 1,
-        .pPoolSizes = &ps,
+        .poolSizeCount = n_texel > 0 ? 2 : 1,
+        .pPoolSizes = ps,
     };
     VK_CHECK(vkCreateDescriptorPool(ctx->dev, &ci, NULL, pool));
     return 0;
@@ -674,6 +698,36 @@ void vk_desc_write(vk_ctx *ctx, VkDescriptorSet set, const vk_pipe *p, vk_buf *c
     }
     (void)p;
     vkUpdateDescriptorSets(ctx->dev, (uint32_t)n, w, 0, NULL);
+}
+
+int vk_texel_view_create(vk_ctx *ctx, const vk_buf *b, VkFormat format, VkBufferView *view)
+{
+    VkBufferViewCreateInfo ci = {
+        .sType = VK_STRUCTURE_TYPE_BUFFER_VIEW_CREATE_INFO,
+        .buffer = b->buf,
+        .format = format,
+        .range = VK_WHOLE_SIZE,
+    };
+    VkResult r = vkCreateBufferView(ctx->dev, &ci, NULL, view);
+    if (r != VK_SUCCESS) {
+        vsml_err("cannot create a texel view of a buffer: %s", vk_result_str(r));
+        return -1;
+    }
+    return 0;
+}
+
+void vk_desc_write_texel(vk_ctx *ctx, VkDescriptorSet set, const vk_pipe *p, int i,
+                         VkBufferView view)
+{
+    VkWriteDescriptorSet w = {
+        .sType = VK_STRUCTURE_TYPE_WRITE_DESCRIPTOR_SET,
+        .dstSet = set,
+        .dstBinding = (uint32_t)(p->n_bindings + i),
+        .descriptorCount = 1,
+        .descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_TEXEL_BUFFER,
+        .pTexelBufferView = &view,
+    };
+    vkUpdateDescriptorSets(ctx->dev, 1, &w, 0, NULL);
 }
 
 int vk_cmd_begin(vk_ctx *ctx, VkCommandBuffer *cb)

@@ -87,20 +87,34 @@ typedef struct vk_pipe {
     VkPipelineLayout layout;
     VkPipeline pipe;
     int n_bindings;
+    int n_texel; /* storage texel buffers after the storage buffers */
     uint32_t pc_size;
 } vk_pipe;
 
 int vk_pipe_create(vk_ctx *ctx, vk_pipe *p, const uint32_t *spv, size_t spv_bytes,
                    int n_bindings, uint32_t pc_size, const uint32_t *spec, int n_spec,
                    const char *name);
+/* As vk_pipe_create, plus n_texel storage texel buffers at bindings
+ * n_bindings, n_bindings + 1, ... (vk_desc_write_texel). */
+int vk_pipe_create_texel(vk_ctx *ctx, vk_pipe *p, const uint32_t *spv, size_t spv_bytes,
+                         int n_bindings, int n_texel, uint32_t pc_size, const uint32_t *spec,
+                         int n_spec, const char *name);
 void vk_pipe_destroy(vk_ctx *ctx, vk_pipe *p);
 
 /* Allocates descriptor sets for pipe p from a pool made for them. */
 int vk_desc_pool_create(vk_ctx *ctx, VkDescriptorPool *pool, int n_sets, int n_buffers);
+int vk_desc_pool_create_texel(vk_ctx *ctx, VkDescriptorPool *pool, int n_sets, int n_buffers,
+                              int n_texel);
 int vk_desc_alloc(vk_ctx *ctx, VkDescriptorPool pool, const vk_pipe *p, VkDescriptorSet *set);
 /* Binds bufs[i] to binding i (n must equal p->n_bindings). */
 void vk_desc_write(vk_ctx *ctx, VkDescriptorSet set, const vk_pipe *p, vk_buf *const *bufs,
                    int n);
+/* A view of all of b as texels of format (R32_SFLOAT, R32G32B32A32_SFLOAT),
+ * for a storage texel buffer binding. */
+int vk_texel_view_create(vk_ctx *ctx, const vk_buf *b, VkFormat format, VkBufferView *view);
+/* Binds view to the i-th storage texel buffer of p. */
+void vk_desc_write_texel(vk_ctx *ctx, VkDescriptorSet set, const vk_pipe *p, int i,
+                         VkBufferView view);
 
 /* One-shot command buffers: begin, record, submit and wait. */
 int vk_cmd_begin(vk_ctx *ctx, VkCommandBuffer *cb);
