@@ -14,12 +14,6 @@ vsml_engine *test_engine(int max_chunk_episodes, int steps_per_dispatch)
 vsml_engine *test_engine_kernel(int max_chunk_episodes, int steps_per_dispatch,
                                 enum vsml_kernel kernel)
 {
-    return test_engine_wg(max_chunk_episodes, steps_per_dispatch, kernel, 0);
-}
-
-vsml_engine *test_engine_wg(int max_chunk_episodes, int steps_per_dispatch,
-                            enum vsml_kernel kernel, int workgroup_size)
-{
     enum vsml_log_level lv = vsml_log_get_level();
     vsml_log_set_level((enum vsml_log_level)-1);
     FILE *null = fopen("/dev/null", "w");
@@ -31,8 +25,7 @@ vsml_engine *test_engine_wg(int max_chunk_episodes, int steps_per_dispatch,
         exit(77);
     }
     vsml_engine_params p = {.max_chunk_episodes = max_chunk_episodes,
-                            .steps_per_dispatch = steps_per_dispatch, .kernel = kernel,
-                            .workgroup_size = workgroup_size};
+                            .steps_per_dispatch = steps_per_dispatch, .kernel = kernel};
     vsml_engine *eng;
     if (vsml_engine_create(&eng, &p) != 0) {
         fprintf(stderr, "engine creation failed\n");

@@ -10,9 +10,6 @@
 vsml_engine *test_engine(int max_chunk_episodes, int steps_per_dispatch);
 vsml_engine *test_engine_kernel(int max_chunk_episodes, int steps_per_dispatch,
                                 enum vsml_kernel kernel);
-/* ... and a workgroup size (0: the engine's choice) */
-vsml_engine *test_engine_wg(int max_chunk_episodes, int steps_per_dispatch,
-                            enum vsml_kernel kernel, int workgroup_size);
 
 /* Random episodes: a table of 2*T N(0,1) examples, one stream per episode
  * pair, ep_init shared within pairs. Free with test_episodes_free. */
