@@ -142,16 +142,19 @@ void init_episode()
                         c[q * 4 + e] = trunc_normal2(r[e]) * scale;
                 }
             }
-            for (uint j = 0; j < N; j++) {
 #ifdef VSML_CPU
-                // the cpu kernel's layout: vec4 quads, h quads 0..N/4-1, c after
-                st[sb + ((j >> 2) * AB + i) * 4 + (j & 3)] = 0.0;
-                st[sb + ((N / 4 + (j >> 2)) * AB + i) * 4 + (j & 3)] = c[j];
+            // the cpu kernel's layout (st_img): vec4 quads, h quads 0..N/4-1, c after
+            for (uint u = 0; u < N / 4; u++) {
+                imageStore(st_img, int(sb / 4 + u * AB + i), vec4(0.0));
+                imageStore(st_img, int(sb / 4 + (N / 4 + u) * AB + i),
+                           vec4(c[4 * u], c[4 * u + 1], c[4 * u + 2], c[4 * u + 3]));
+            }
 #else
+            for (uint j = 0; j < N; j++) {
                 st[sb + j * AB + i] = 0.0;
                 st[sb + (N + j) * AB + i] = c[j];
-#endif
             }
+#endif
         }
         uint fo = sc_base + lk(k, VSML_LAYK_FWD), bo = sc_base + lk(k, VSML_LAYK_BWD);
         for (uint i = tid; i < A * M; i += WG)
