@@ -78,14 +78,29 @@
  * carries the group's mean of the new w and b, as a batch of SGD would.
  * Deterministic for a seed (Philox streams; sums in a fixed order).
  *
- * Curriculum (B.1): only its first stage is here, the shallow targets
- * above. The deep stages (intermediate errors from a ground-truth network,
- * then none) are not implemented. `stale` is a first step towards them: in
- * the engine's backward_pass mode a lower layer's forward sweep sees the
- * previous step's backward message in its backward inbox (C.1 zeroes it), so
- * the forward sweep can be trained with a stale error there. Measured: a
- * clone fine-tuned with stale = 0.5 imitated worse (w update error 0.17
- * against 0.12) and its single layer degraded on MNIST.
+ * Curriculum (B.1). Stage 1 is the shallow targets above. A deep network
+ * (e.g. 784x16x10) needs three things besides (measured with `vsml-vk eval
+ * --cpu --probe`, which compares every layer's messages and updates with
+ * the network the cells imitate; assets/cloned.md):
+ *  - clear_bwd (model option): in the engine's backward_pass mode a lower
+ *    layer's forward sweep otherwise sees the previous step's backward
+ *    message in its bwd inbox, which the targets assume to be 0 (C.1 zeroes
+ *    it; `stale` trains with a stale error there instead, which hurt);
+ *  - vsml_clone_prune: only channel 0 of each inbox is read and only the
+ *    target channels are sent; unpruned, the hidden layer's messages carried
+ *    junk in channels 2-7 (RMS 1-2) into the upper layer;
+ *  - per-layer forward gains (vsml_clone_per_layer: the same sub-LSTM, the
+ *    hidden layer's forward head scaled, gains 2 and 8): with gain 8 in the
+ *    hidden layer its messages (the upper layer's inputs x) grew to RMS 4-20,
+ *    far outside the x ~ N(0, 1.5^2) the clone was trained on, and its
+ *    forward error reached 50-80%; the imitated network itself also learns
+ *    better with gain 2 below (MNIST 784x16x10: 0.67 against 0.62).
+ * Stages 2 and 3 then train on what a deep network shows its sub-LSTMs:
+ * vsml_cpu_rollout_probe records start states and inboxes in a deep rollout
+ * on real data, with the lower layers' errors from the imitated ("ground
+ * truth") network (stage 2, gt_errors) or from the VSML layer above (stage
+ * 3), and a fraction rec_frac of each batch is drawn from those records
+ * (vsml-vk clone --deep-rounds), in rounds with the current parameters.
  *
  * Thread-safety: all functions are reentrant. */
 #ifndef VSML_CLONE_H

@@ -541,6 +541,10 @@ int cmd_eval(int argc, char **argv)
     free(rest);
     if (r == 0 && o.n_datasets == 0)
         r = add_datasets(&o, "sumsign");
+    if (r == 0 && !o.cpu && (o.probe || o.gt_errors || o.ideal)) {
+        vsml_err("--probe, --gt-errors and --ideal need --cpu");
+        r = -1;
+    }
     if (o.window == 0) /* at least 10 points on short curves */
         o.window = o.steps >= 1000 ? 100 : (o.steps >= 10 ? o.steps / 10 : 1);
     int rc = r > 0 ? 0 : r < 0 ? 2 : run(&o);
