@@ -333,7 +333,7 @@ typedef struct vsml_cpu_probe {
     double fwd_se[VSML_MAX_LAYERS], fwd_ss[VSML_MAX_LAYERS], bwd_se[VSML_MAX_LAYERS],
         bwd_ss[VSML_MAX_LAYERS], upd_se[VSML_MAX_LAYERS], upd_ss[VSML_MAX_LAYERS];
     double x_ss[VSML_MAX_LAYERS], e_ss[VSML_MAX_LAYERS], fwd_other[VSML_MAX_LAYERS],
-        bwd_other[VSML_MAX_LAYERS], w_ss[VSML_MAX_LAYERS];
+        bwd_other[VSML_MAX_LAYERS], w_ss[VSML_MAX_LAYERS], b_ss[VSML_MAX_LAYERS];
     double n_fwd[VSML_MAX_LAYERS], n_bwd[VSML_MAX_LAYERS], n_upd[VSML_MAX_LAYERS];
 } vsml_cpu_probe;
 

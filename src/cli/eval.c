@@ -308,13 +308,13 @@ static int run_vsml_probe(eval_ctx *cx, eval_set *es, const vsml_episodes *ep,
            "values)\n", es->ds.name, o->gt_errors ? " (lower layers get its errors)" : "");
     for (int k = 0; k < es->cfg.n_layers; k++)
         printf("  layer %d: fwd %.3f  bwd %.3f  w-update %.3f | x %.3g  e %.3g  |w| %.3g  "
-               "fwd ch2-7 %.3g  bwd ch1-7 %.3g\n", k,
+               "|b| %.3g  fwd ch2-7 %.3g  bwd ch1-7 %.3g\n", k,
                sqrt(pr.fwd_se[k] / fmax(pr.fwd_ss[k], 1e-30)),
                sqrt(pr.bwd_se[k] / fmax(pr.bwd_ss[k], 1e-30)),
                sqrt(pr.upd_se[k] / fmax(pr.upd_ss[k], 1e-30)),
                sqrt(pr.x_ss[k] / fmax(pr.n_fwd[k] / es->cfg.sizes[k + 1], 1)),
                sqrt(pr.e_ss[k] / fmax(pr.n_upd[k] / ((double)es->cfg.sizes[k] * es->cfg.sizes[k + 1]), 1)),
-               sqrt(pr.w_ss[k] / fmax(pr.n_upd[k], 1)),
+               sqrt(pr.w_ss[k] / fmax(pr.n_upd[k], 1)), sqrt(pr.b_ss[k] / fmax(pr.n_upd[k], 1)),
                sqrt(pr.fwd_other[k] / fmax(pr.n_fwd[k] * 6, 1)),
                sqrt(pr.bwd_other[k] / fmax(pr.n_bwd[k] * 7, 1)));
     return 0;

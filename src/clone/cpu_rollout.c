@@ -386,6 +386,7 @@ static void probe_after(const rctx *x, pstate *ps, const flayer *L, int k, bool 
             s->upd_se[k] += (wn - tgt) * (wn - tgt);
             s->upd_ss[k] += (tgt - w) * (tgt - w);
             s->w_ss[k] += w * w;
+            s->b_ss[k] += (double)ps->b0[k][i] * ps->b0[k][i];
             s->n_upd[k] += 1;
         }
         if (k > 0) {
@@ -643,6 +644,7 @@ static void *worker(void *arg)
             p->fwd_other[k] += ps.acc.fwd_other[k];
             p->bwd_other[k] += ps.acc.bwd_other[k];
             p->w_ss[k] += ps.acc.w_ss[k];
+            p->b_ss[k] += ps.acc.b_ss[k];
             p->n_fwd[k] += ps.acc.n_fwd[k];
             p->n_bwd[k] += ps.acc.n_bwd[k];
             p->n_upd[k] += ps.acc.n_upd[k];
