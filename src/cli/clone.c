@@ -240,6 +240,7 @@ int cmd_clone(int argc, char **argv)
         {"record", OPT_INT, &d.record, "sub-LSTMs recorded per layer and example (16)", 1, 4096},
         {"rec-frac", OPT_FLOAT, &d.rec_frac, "fraction of each batch drawn from the records (0.5)", 0, 1},
         {"gt-errors", OPT_FLAG, &d.gt_errors, "stage 2: in the rollouts lower layers get the imitated network's errors (default: stage 3, their own)", 1, 0},
+        {"no-bias", OPT_INT, &c.no_bias, "1: imitate a layer without bias (forward gain tanh(x) w; the b cell is free) (0)", 0, 1},
         {"check", OPT_INT, &check, "held-out samples for the final check (2000; 0 = none)", 0, 1 << 24},
     };
     int r = args_parse(argc, argv, opts, (int)VSML_ARRAY_SIZE(opts), "vsml-vk clone [options]",
@@ -335,7 +336,7 @@ int cmd_clone(int argc, char **argv)
         printf("held-out check (%d samples, states after up to 50 own steps): relative RMS error "
                "forward %.3f, backward %.3f, w update %.3f, b update %.3f\n",
                check, ck.fwd_rel, ck.bwd_rel, ck.upd_rel, ck.bias_rel);
-    char v[14][64];
+    char v[15][64];
     snprintf(v[0], 64, "%d", c.micro_ticks);
     snprintf(v[1], 64, "%g", c.clip);
     snprintf(v[2], 64, "%g", c.lr_target);
@@ -348,6 +349,7 @@ int cmd_clone(int argc, char **argv)
     snprintf(v[9], 64, "%.4f", ck.upd_rel);
     snprintf(v[10], 64, "%g", c.gain);
     snprintf(v[11], 64, "%g", c.lr_bias);
+    snprintf(v[13], 64, "%d", c.no_bias);
     v[12][0] = 0;
     for (int k = 0; k < c.n_layer_gains; k++)
         snprintf(v[12] + strlen(v[12]), 64 - strlen(v[12]), "%s%g", k ? "," : "",
@@ -357,7 +359,8 @@ int cmd_clone(int argc, char **argv)
                           "clone_steps", v[3], "clone_seed", v[4], "clone_w_dim", v[5],
                           "clone_b_dim", v[6], "clone_scale", v[7], "clone_check_fwd_rel", v[8],
                           "clone_check_upd_rel", v[9], "clone_gain", v[10],
-                          "clone_lr_bias", v[11], "clone_layer_gains", v[12],
+                          "clone_lr_bias", v[11], "clone_no_bias", v[13],
+                          "clone_layer_gains", v[12],
                           "per_layer_params", c.n_layer_gains ? "true" : "false"};
     float *pl = NULL;
     if (c.n_layer_gains) { /* one block per layer, forward heads rescaled */

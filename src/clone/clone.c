@@ -72,6 +72,8 @@ int vsml_clone_opts_from_file(const char *path, vsml_clone_opts *o)
     o->gain = v ? atof(v) : 1.0;
     if ((v = vsml_st_get_meta(&st, "clone_lr_bias")))
         o->lr_bias = atof(v);
+    if ((v = vsml_st_get_meta(&st, "clone_no_bias")))
+        o->no_bias = atoi(v);
     if ((v = vsml_st_get_meta(&st, "clone_layer_gains")))
         for (char *end = NULL; *v && o->n_layer_gains < VSML_CLONE_MAX_LAYERS; v = end) {
             o->layer_gain[o->n_layer_gains++] = strtod(v, &end);
@@ -193,7 +195,8 @@ void vsml_clone_step(const vsml_clone_opts *o, const double *p, const vsml_clone
         c = w->ticks[t].c;
     }
     const double *h1 = w->ticks[T - 1].h;
-    double tx = tanh(s->x), wv = o->scale * s->c[o->w_dim], bv = o->scale * s->c[o->b_dim];
+    double tx = tanh(s->x), wv = o->scale * s->c[o->w_dim],
+           bv = o->no_bias ? 0.0 : o->scale * s->c[o->b_dim];
     vsml_clone_head_fwd(L, p, L->w_fwd, L->b_fwd, h1, msg);
     res->fwd[0] = msg[0];
     res->fwd[1] = msg[1];
@@ -205,6 +208,8 @@ void vsml_clone_step(const vsml_clone_opts *o, const double *p, const vsml_clone
     res->b = o->scale * c[o->b_dim];
     res->w_target = wv - o->lr_target * tx * s->e;
     res->b_target = bv - o->lr_bias * s->e;
+    if (o->no_bias)
+        res->b = res->b_target = 0.0;
     double ef0 = res->fwd[0] - res->fwd_target, ef1 = res->fwd[1] - res->fwd_target;
     double eb = res->bwd - res->bwd_target, ew = res->w - res->w_target,
            ebb = res->b - res->b_target;
@@ -555,7 +560,7 @@ int vsml_clone_evaluate(const vsml_clone_opts *o, const float *params, int n, in
         vsml_clone_sample s = {h, c, 0, 0, 0};
         sample_xe(o, &r, &s.x, &s.e);
         vsml_clone_step(o, p, &s, w, &res, NULL, NULL, NULL);
-        double wv = o->scale * c[o->w_dim], bv = o->scale * c[o->b_dim];
+        double wv = o->scale * c[o->w_dim], bv = o->no_bias ? 0.0 : o->scale * c[o->b_dim];
         sf += (res.fwd[1] - res.fwd_target) * (res.fwd[1] - res.fwd_target);
         tf += res.fwd_target * res.fwd_target;
         sb += (res.bwd - res.bwd_target) * (res.bwd - res.bwd_target);
@@ -571,7 +576,8 @@ int vsml_clone_evaluate(const vsml_clone_opts *o, const float *params, int n, in
     out->fwd_rel = sqrt(sf / fmax(tf, 1e-30));
     out->bwd_rel = sqrt(sb / fmax(tb, 1e-30));
     out->upd_rel = sqrt(su / fmax(tu, 1e-30));
-    out->bias_rel = sqrt(sbb / fmax(tbb, 1e-30));
+    /* with lr_bias = 0 (b must stay) relative to the w update's scale */
+    out->bias_rel = sqrt(sbb / fmax(tbb > 0 ? tbb : tu, 1e-30));
     free(p);
     free(h);
     vsml_clone_work_free(w);

@@ -470,7 +470,7 @@ static void probe_step_start(rctx *x, flayer *Ls, pstate *ps, size_t r, int t)
         size_t ab = (size_t)Ls[k].A * Ls[k].B;
         for (size_t i = 0; i < ab; i++) {
             ps->w0[k][i] = (float)o->scale * Ls[k].c[i * N + o->w_dim];
-            ps->b0[k][i] = (float)o->scale * Ls[k].c[i * N + o->b_dim];
+            ps->b0[k][i] = o->no_bias ? 0.0f : (float)o->scale * Ls[k].c[i * N + o->b_dim];
         }
     }
     ps->n_pend = 0;
@@ -739,7 +739,7 @@ int vsml_clone_ideal_rollout(const vsml_clone_opts *o, const vsml_model_config *
                               ? o->scale * vsml_init_cell(ep->seed, ep->ep_init[r], k, (int)i,
                                                           o->w_dim, A)
                               : 0.0;
-                bb[k][i] = rnd && o->b_dim < N / 2
+                bb[k][i] = rnd && o->b_dim < N / 2 && !o->no_bias
                                ? o->scale * vsml_init_cell(ep->seed, ep->ep_init[r], k, (int)i,
                                                            o->b_dim, A)
                                : 0.0;
@@ -797,7 +797,8 @@ int vsml_clone_ideal_rollout(const vsml_clone_opts *o, const vsml_model_config *
                         double e = err[k + 1][b];
                         g += e * w[k][i] * (1.0 - tx * tx);
                         w[k][i] = clampd(w[k][i] - o->lr_target * tx * e, lim);
-                        bb[k][i] = clampd(bb[k][i] - o->lr_bias * e, lim);
+                        if (!o->no_bias)
+                            bb[k][i] = clampd(bb[k][i] - o->lr_bias * e, lim);
                     }
                     err[k][a] = g / B;
                 }
