@@ -199,7 +199,7 @@ static int deep_metatest_case(void)
         return 1;
     int32_t *st = malloc(sizeof(int32_t) * S * T * 2);
     float *lv = malloc(sizeof(float) * S * T * C), *li = malloc(sizeof(float) * S * T * C),
-          *lr = malloc(sizeof(float) * 2 * T * C);
+          *lr = malloc(sizeof(float) * T * C);
     uint32_t eps[S];
     if (!st || !lv || !li || !lr)
         return 1;
@@ -219,15 +219,22 @@ static int deep_metatest_case(void)
     pr.o = &o;
     int fails = vsml_cpu_rollout_probe(&cfg, p, &ep, &ov, 2, &pr) != 0 ||
                 vsml_clone_ideal_rollout(&o, &cfg, &ep, &oi) != 0;
-    /* the CPU reference on two of the episodes: the same learner */
+    /* the CPU reference on the first TR steps of episode 0: the same learner
+     * (the double reference is slow at N = 64, the more so under ASan) */
+    enum { TR = 50 };
     vsml_episodes ep2 = ep;
-    ep2.E = 2;
+    ep2.E = 1;
+    ep2.n_streams = 1;
+    ep2.T = TR;
+    int32_t st2[TR * 2];
+    memcpy(st2, st, sizeof(st2));
+    ep2.stream = st2;
     fails += vsml_ref_rollout(&cfg, p, &ep2, &orf) != 0;
     double worst = 0;
-    for (int i = 0; i < 2 * T * C && !fails; i++)
+    for (int i = 0; i < TR * C && !fails; i++)
         worst = fmax(worst, fabs(lr[i] - lv[i]) / (1.0 + fabs(lr[i])));
-    printf("deep learner 8x16x2: cpu rollout vs reference worst relative logit difference %.2e "
-           "(bound 1e-3)\n", worst);
+    printf("deep learner 8x16x2: cpu rollout vs reference (%d steps) worst relative logit "
+           "difference %.2e (bound 1e-3)\n", (int)TR, worst);
     fails += !(worst < 1e-3);
     int improved = 0;
     double mf = 0, ml = 0, acc_v = 0, acc_i = 0;
