@@ -548,6 +548,13 @@ void zero_last_bwd()
     uint bo = sc_base + lk(pc.n_layers - 1, VSML_LAYK_BWD);
     for (uint i = tid; i < pc.n_classes * M; i += WG)
         sc[bo + i] = 0.0;
+    // clear_bwd: the lower layers' inboxes too (their B is the next layer's A)
+    if ((pc.flags & VSML_FLAG_CLEAR_BWD) != 0)
+        for (uint k = 0; k + 1 < pc.n_layers; k++) {
+            uint bk = sc_base + lk(k, VSML_LAYK_BWD), nk = lk(k, VSML_LAYK_B) * M;
+            for (uint i = tid; i < nk; i += WG)
+                sc[bk + i] = 0.0;
+        }
     sync();
 }
 

@@ -43,6 +43,31 @@ check "eval --cpu reads it" "$exe" eval $run --cpu --seeds 2 --baselines none --
 check "clone --init-params continues from it" "$exe" clone --init-params "$p" --steps 2 \
     --batch 8 --group 4 --buffer 16 --check 0 --out "$tmp/c2.safetensors"
 
+# stages 2-3 of the curriculum: a deep round on Sum Sign writes one block per
+# layer, which eval --cpu --per-layer --probe and clone --init-params read
+d="$tmp/deep.safetensors"
+check "clone --deep-rounds" "$exe" clone --init-params "$p" --layer-gains 2,8 \
+    --deep-layers 784,3,2 --deep-dataset sumsign --deep-rounds 1 --deep-steps 3 \
+    --deep-episodes 1 --record 2 --steps 2 --batch 8 --group 4 --buffer 16 --check 0 --out "$d"
+grep -q "round 0: rollout 784,3,2" "$tmp/out" || { echo "FAIL: no round line"; fails=$((fails + 1)); }
+check "eval --cpu --probe reads the per-layer file" "$exe" eval --params "$d" --per-layer \
+    --clear-bwd --backward-pass --micro-ticks 2 --clip 4 --dataset sumsign --layers 784,3,2 \
+    --steps 3 --seeds 1 --baselines none --no-plots --cpu --probe --out "$tmp/ev2"
+grep -q "layer 1: fwd" "$tmp/out" || { echo "FAIL: no probe line"; fails=$((fails + 1)); }
+check "eval --cpu --ideal" "$exe" eval --params "$d" --per-layer --backward-pass --clip 4 \
+    --dataset sumsign --layers 784,3,2 --steps 3 --seeds 1 --baselines none --no-plots --cpu \
+    --ideal --out "$tmp/ev3"
+check "clone --init-params from a per-layer file" "$exe" clone --init-params "$d" --steps 1 \
+    --batch 8 --group 4 --buffer 16 --check 0 --out "$tmp/c3.safetensors"
+expect_error "--deep-rounds without --deep-layers" "$exe" clone --init-params "$p" \
+    --deep-rounds 1 --out "$tmp/x.safetensors"
+expect_error "--deep-layers without matching --layer-gains" "$exe" clone --init-params "$p" \
+    --deep-layers 784,3,2 --layer-gains 2,8,8 --deep-rounds 1 --out "$tmp/x.safetensors"
+expect_error "--layer-gains not numbers" "$exe" clone --layer-gains 2,x --out "$tmp/x.safetensors"
+expect_error "--deep-layers not fitting the dataset" "$exe" clone --init-params "$p" \
+    --layer-gains 2,8 --deep-layers 100,3,2 --deep-dataset sumsign --deep-rounds 1 \
+    --out "$tmp/x.safetensors"
+
 cp "$p" "$tmp/keep.safetensors"
 expect_error "existing --out without --force" "$exe" clone --steps 1 --out "$p"
 cmp -s "$p" "$tmp/keep.safetensors" || { echo "FAIL: --out was overwritten"; fails=$((fails + 1)); }

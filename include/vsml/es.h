@@ -35,6 +35,7 @@ typedef struct vsml_train_config {
     char init[16];  /* random | zeros */
     char loss[16];  /* mean | last */
     int state_size; /* N: 16 | 64; 0 = the --init-params file's, else 16 */
+    bool clear_bwd; /* see vsml_model_config */
     /* ES */
     int pairs, pairs_per_task, T, steps;
     float sigma, lr, weight_decay, grad_clip;

@@ -36,6 +36,10 @@ typedef struct vsml_model_config {
     enum vsml_loss_type loss_type;
     enum vsml_init_mode init_mode;
     int state_size;                  /* N; 0 = VSML_N_DEFAULT (16). See vsml_state_size_ok */
+    bool clear_bwd;                  /* with backward_pass: after the backward sweep clear
+                                        EVERY layer's bwd inbox, not only the last one's, so
+                                        that a lower layer's forward sweep sees no stale error
+                                        (as C.1's cloning targets assume); default false */
 } vsml_model_config;
 
 /* The state sizes the engine has kernels for (16 and 64). */
@@ -65,6 +69,7 @@ typedef struct vsml_model_opts {
     float clip_state;
     const char *init, *loss;
     int state_size; /* N; 0 = default (16) */
+    bool clear_bwd;
 } vsml_model_opts;
 int vsml_model_config_make(vsml_model_config *cfg, int n_layers, const int *sizes,
                            const vsml_model_opts *o);

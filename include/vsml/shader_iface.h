@@ -24,6 +24,7 @@
 #define VSML_FLAG_WRITE_LOGITS 16u
 #define VSML_FLAG_WRITE_LOSS 32u
 #define VSML_FLAG_INIT_ZEROS 64u
+#define VSML_FLAG_CLEAR_BWD 128u /* after the backward sweep clear every layer's bwd inbox */
 
 #define VSML_SHADER_MAX_LAYERS 8
 

@@ -28,6 +28,7 @@ typedef struct cli_model_opts {
     const char *loss;   /* mean | last */
     int state_size;     /* N; 0 = the parameter file's (params_file), else 16 */
     const char *params_file; /* set by the command: where N comes from when not given */
+    bool clear_bwd;
 } cli_model_opts;
 
 /* The option-table rows (cli/args.h) of the model options, shared by the
@@ -42,7 +43,9 @@ typedef struct cli_model_opts {
     {"per-layer", OPT_FLAG, &(m).per_layer, "one parameter block per layer", 1, 0},             \
     {"clip", OPT_FLOAT, &(m).clip, "clip cell states to [-clip, clip] (0 = off)", 0, 1e6},      \
     {"state-size", OPT_INT, &(m).state_size,                                                    \
-     "sub-LSTM state size N: 16 or 64 (default: the parameter file's, else 16)", 1, 1024}
+     "sub-LSTM state size N: 16 or 64 (default: the parameter file's, else 16)", 1, 1024},       \
+    {"clear-bwd", OPT_FLAG, &(m).clear_bwd,                                                     \
+     "with --backward-pass: clear every layer's error inbox after the backward sweep", 1, 0}
 
 /* The option-table rows of where a dataset comes from, for option structs
  * with the fields data_dir, images, labels (const char *), test_split

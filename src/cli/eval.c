@@ -3,6 +3,7 @@
  * results.json, results.csv and PNG plots, print a table. */
 #include <dirent.h>
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,6 +35,7 @@ typedef struct eval_opts {
     int steps, seeds, window, synth_dim, hidden, threads;
     bool use_sgd, use_adam;
     bool cpu; /* VSML on the CPU (vsml_cpu_rollout) instead of the device */
+    bool probe, gt_errors, ideal; /* with cpu: see --probe, --gt-errors, --ideal */
     cli_model_opts model;
 } eval_opts;
 
@@ -277,6 +279,47 @@ static int finish_method(vsml_eval_method *m, const uint8_t *correct, const floa
     return vsml_metrics_compute(correct, S, T, window, &m->m);
 }
 
+/* --cpu with --probe, --gt-errors or --ideal: the cloning diagnostics of
+ * include/vsml/clone.h, with the targets the parameter file names. */
+static int run_vsml_probe(eval_ctx *cx, eval_set *es, const vsml_episodes *ep,
+                          const vsml_rollout_out *out)
+{
+    eval_opts *o = cx->o;
+    vsml_clone_opts co;
+    if (!o->params) {
+        vsml_err("--probe, --gt-errors and --ideal need --params (a file from vsml-vk clone)");
+        return -1;
+    }
+    if (vsml_clone_opts_from_file(cx->param_path, &co) != 0)
+        return -1;
+    if (o->ideal) {
+        printf("%s: the imitated network (a perfect clone: gain %g, lr %g, lr_b %g, scale %g)\n",
+               es->ds.name, co.gain, co.lr_target, co.lr_bias, co.scale);
+        return vsml_clone_ideal_rollout(&co, &es->cfg, ep, out);
+    }
+    vsml_cpu_probe pr;
+    memset(&pr, 0, sizeof(pr));
+    pr.o = &co;
+    pr.gt_errors = o->gt_errors;
+    if (vsml_cpu_rollout_probe(&es->cfg, es->params, ep, out, o->threads > 0 ? o->threads : 2,
+                               &pr) != 0)
+        return -1;
+    printf("%s: per layer, VSML against the imitated network%s (relative RMS errors; RMS "
+           "values)\n", es->ds.name, o->gt_errors ? " (lower layers get its errors)" : "");
+    for (int k = 0; k < es->cfg.n_layers; k++)
+        printf("  layer %d: fwd %.3f  bwd %.3f  w-update %.3f | x %.3g  e %.3g  |w| %.3g  "
+               "|b| %.3g  fwd ch2-7 %.3g  bwd ch1-7 %.3g\n", k,
+               sqrt(pr.fwd_se[k] / fmax(pr.fwd_ss[k], 1e-30)),
+               sqrt(pr.bwd_se[k] / fmax(pr.bwd_ss[k], 1e-30)),
+               sqrt(pr.upd_se[k] / fmax(pr.upd_ss[k], 1e-30)),
+               sqrt(pr.x_ss[k] / fmax(pr.n_fwd[k] / es->cfg.sizes[k + 1], 1)),
+               sqrt(pr.e_ss[k] / fmax(pr.n_upd[k] / ((double)es->cfg.sizes[k] * es->cfg.sizes[k + 1]), 1)),
+               sqrt(pr.w_ss[k] / fmax(pr.n_upd[k], 1)), sqrt(pr.b_ss[k] / fmax(pr.n_upd[k], 1)),
+               sqrt(pr.fwd_other[k] / fmax(pr.n_fwd[k] * 6, 1)),
+               sqrt(pr.bwd_other[k] / fmax(pr.n_bwd[k] * 7, 1)));
+    return 0;
+}
+
 static int run_vsml(eval_ctx *cx, eval_set *es, run_bufs *b, vsml_eval_method *m)
 {
     eval_opts *o = cx->o;
@@ -286,7 +329,12 @@ static int run_vsml(eval_ctx *cx, eval_set *es, run_bufs *b, vsml_eval_method *m
                         .ep_init = b->ep_init, .seed = o->seed};
     vsml_rollout_out out = {.logits = b->logits, .loss = b->loss, .nonfinite = b->nonfinite};
     vsml_run_stats st = {0};
-    if (o->cpu) {
+    if (o->cpu && (o->probe || o->gt_errors || o->ideal)) {
+        double t0 = vsml_now();
+        if (run_vsml_probe(cx, es, &ep, &out) != 0)
+            return -1;
+        st.wall_s = vsml_now() - t0;
+    } else if (o->cpu) {
         double t0 = vsml_now();
         if (vsml_cpu_rollout(&es->cfg, es->params, &ep, &out, o->threads > 0 ? o->threads : 2) != 0)
             return -1;
@@ -475,6 +523,9 @@ int cmd_eval(int argc, char **argv)
         {"device", OPT_STR, &o.device, "Vulkan device index or name substring", 1, 0},
         {"validation", OPT_FLAG, &o.validation, "enable the Khronos validation layer", 1, 0},
         {"cpu", OPT_FLAG, &o.cpu, "run VSML on the CPU (float, --threads) instead of a device", 1, 0},
+        {"probe", OPT_FLAG, &o.probe, "with --cpu and a cloned --params: per layer, how closely VSML follows the network it imitates (clone.h)", 1, 0},
+        {"gt-errors", OPT_FLAG, &o.gt_errors, "with --cpu --backward-pass: lower layers get the imitated network's errors (B.1's curriculum, stage 2)", 1, 0},
+        {"ideal", OPT_FLAG, &o.ideal, "with --cpu: run the network a cloned --params imitates (a perfect clone) instead of VSML", 1, 0},
     };
     char **rest = malloc(sizeof(char *) * (size_t)(argc + 1));
     int rest_c = 0, r = -1;
@@ -490,6 +541,10 @@ int cmd_eval(int argc, char **argv)
     free(rest);
     if (r == 0 && o.n_datasets == 0)
         r = add_datasets(&o, "sumsign");
+    if (r == 0 && !o.cpu && (o.probe || o.gt_errors || o.ideal)) {
+        vsml_err("--probe, --gt-errors and --ideal need --cpu");
+        r = -1;
+    }
     if (o.window == 0) /* at least 10 points on short curves */
         o.window = o.steps >= 1000 ? 100 : (o.steps >= 10 ? o.steps / 10 : 1);
     int rc = r > 0 ? 0 : r < 0 ? 2 : run(&o);

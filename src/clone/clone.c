@@ -9,6 +9,7 @@
 #include "vsml/clone.h"
 #include "vsml/log.h"
 #include "vsml/rng.h"
+#include "vsml/safetensors.h"
 
 /* Philox streams of this module (tag VSML_TAG_DATA). */
 #define STREAM_INIT 0xC1000000u
@@ -45,6 +46,66 @@ void vsml_clone_opts_default(vsml_clone_opts *o)
     o->integrators = 1;
 }
 
+int vsml_clone_opts_from_file(const char *path, vsml_clone_opts *o)
+{
+    vsml_clone_opts_default(o);
+    vsml_st st;
+    if (vsml_st_read(path, &st) != 0)
+        return -1;
+    const char *v;
+    if ((v = vsml_st_get_meta(&st, "N")))
+        o->N = atoi(v);
+    if ((v = vsml_st_get_meta(&st, "micro_ticks")))
+        o->micro_ticks = atoi(v);
+    o->b_dim = o->N / 2;
+    if ((v = vsml_st_get_meta(&st, "clone_w_dim")))
+        o->w_dim = atoi(v);
+    if ((v = vsml_st_get_meta(&st, "clone_b_dim")))
+        o->b_dim = atoi(v);
+    if ((v = vsml_st_get_meta(&st, "clone_scale")))
+        o->scale = atof(v);
+    if ((v = vsml_st_get_meta(&st, "clip_state")))
+        o->clip = atof(v);
+    if ((v = vsml_st_get_meta(&st, "clone_lr_target")))
+        o->lr_target = atof(v);
+    v = vsml_st_get_meta(&st, "clone_gain");
+    o->gain = v ? atof(v) : 1.0;
+    if ((v = vsml_st_get_meta(&st, "clone_lr_bias")))
+        o->lr_bias = atof(v);
+    if ((v = vsml_st_get_meta(&st, "clone_no_bias")))
+        o->no_bias = atoi(v);
+    if ((v = vsml_st_get_meta(&st, "clone_layer_gains")))
+        for (char *end = NULL; *v && o->n_layer_gains < VSML_CLONE_MAX_LAYERS; v = end) {
+            o->layer_gain[o->n_layer_gains++] = strtod(v, &end);
+            if (end == v)
+                break;
+            if (*end == ',')
+                end++;
+        }
+    else if (!vsml_st_get_meta(&st, "clone_gain"))
+        o->lr_bias = o->lr_target;
+    vsml_st_free(&st);
+    return vsml_clone_opts_check(o);
+}
+
+double vsml_clone_gain_of(const vsml_clone_opts *o, int k)
+{
+    return k >= 0 && k < o->n_layer_gains && o->layer_gain[k] > 0 ? o->layer_gain[k] : o->gain;
+}
+
+void vsml_clone_per_layer(const vsml_clone_opts *o, int n_layers, const float *block, float *out)
+{
+    vsml_clone_layout L;
+    vsml_clone_layout_make(o->N, &L);
+    for (int k = 0; k < n_layers; k++) {
+        float *b = out + (size_t)k * L.total;
+        memcpy(b, block, sizeof(float) * L.total);
+        double s = vsml_clone_gain_of(o, k) / o->gain;
+        for (size_t i = L.w_fwd; i < L.w_bwd; i++) /* W_fwd, then b_fwd */
+            b[i] = (float)(b[i] * s);
+    }
+}
+
 int vsml_clone_opts_check(const vsml_clone_opts *o)
 {
     const char *bad = NULL;
@@ -62,8 +123,10 @@ int vsml_clone_opts_check(const vsml_clone_opts *o)
     else if (o->steps < 0 || o->batch < 1 || o->group < 1 || o->batch % o->group ||
              o->buffer < o->batch)
         bad = "steps >= 0, batch >= 1 a multiple of group, buffer >= batch";
+    else if (o->n_layer_gains < 0 || o->n_layer_gains > VSML_CLONE_MAX_LAYERS)
+        bad = "at most 8 layer gains";
     else if (!(o->fresh >= 0 && o->fresh <= 1) || !(o->stale >= 0 && o->stale <= 1) ||
-             !(o->x_wide >= 0 && o->x_wide <= 1) ||
+             !(o->x_wide >= 0 && o->x_wide <= 1) || !(o->rec_frac >= 0 && o->rec_frac <= 1) ||
              !(o->adam_lr > 0) || o->threads < 1 ||
              o->threads > 64)
         bad = "fresh and stale in [0, 1], adam_lr > 0, threads 1..64";
@@ -132,7 +195,8 @@ void vsml_clone_step(const vsml_clone_opts *o, const double *p, const vsml_clone
         c = w->ticks[t].c;
     }
     const double *h1 = w->ticks[T - 1].h;
-    double tx = tanh(s->x), wv = o->scale * s->c[o->w_dim], bv = o->scale * s->c[o->b_dim];
+    double tx = tanh(s->x), wv = o->scale * s->c[o->w_dim],
+           bv = o->no_bias ? 0.0 : o->scale * s->c[o->b_dim];
     vsml_clone_head_fwd(L, p, L->w_fwd, L->b_fwd, h1, msg);
     res->fwd[0] = msg[0];
     res->fwd[1] = msg[1];
@@ -144,6 +208,8 @@ void vsml_clone_step(const vsml_clone_opts *o, const double *p, const vsml_clone
     res->b = o->scale * c[o->b_dim];
     res->w_target = wv - o->lr_target * tx * s->e;
     res->b_target = bv - o->lr_bias * s->e;
+    if (o->no_bias)
+        res->b = res->b_target = 0.0;
     double ef0 = res->fwd[0] - res->fwd_target, ef1 = res->fwd[1] - res->fwd_target;
     double eb = res->bwd - res->bwd_target, ew = res->w - res->w_target,
            ebb = res->b - res->b_target;
@@ -272,11 +338,12 @@ int vsml_clone_train(const vsml_clone_opts *o, const float *init, float *out,
     double *xs = malloc(sizeof(double) * B), *es = malloc(sizeof(double) * B),
            *ss = malloc(sizeof(double) * B);
     vsml_clone_result *res = malloc(sizeof(*res) * B);
+    unsigned char *recg = calloc((size_t)B, 1);
     vsml_clone_work **ws = calloc((size_t)nt, sizeof(*ws));
     job *jobs = calloc((size_t)nt, sizeof(job));
     pthread_t *th = calloc((size_t)nt, sizeof(pthread_t));
     if (!p || !m1 || !m2 || !gp || !bh || !bc || !h0 || !c0 || !h1 || !c1 || !xs || !es || !ss ||
-        !res || !ws || !jobs || !th)
+        !res || !ws || !jobs || !th || !recg)
         goto oom;
     for (int t = 0; t < nt; t++)
         if (!(ws[t] = vsml_clone_work_new(o)))
@@ -301,6 +368,21 @@ int vsml_clone_train(const vsml_clone_opts *o, const float *init, float *out,
         vsml_rng_init(&r, o->seed ^ ((uint64_t)step << 32), STREAM_STEP, VSML_TAG_DATA);
         for (int g = 0; g < B / o->group; g++) {
             double *hs = h0 + (size_t)g * o->group * N, *cs = c0 + (size_t)g * o->group * N;
+            recg[g] = o->recs && o->n_recs && vsml_rng_uniform(&r) < o->rec_frac;
+            if (recg[g]) { /* recorded in a deep rollout: states and inboxes */
+                for (int i = 0; i < o->group; i++) {
+                    const vsml_clone_rec *q = &o->recs[vsml_rng_below(&r, (uint32_t)o->n_recs)];
+                    int bi = g * o->group + i;
+                    for (int j = 0; j < N; j++) {
+                        hs[(size_t)i * N + j] = q->h[j];
+                        cs[(size_t)i * N + j] = q->c[j];
+                    }
+                    xs[bi] = q->fin[0];
+                    es[bi] = q->bin_bwd[0];
+                    ss[bi] = q->bin_fwd[0];
+                }
+                continue;
+            }
             if (vsml_rng_uniform(&r) < o->fresh) {
                 fresh_state(o, &r, hs, cs);
             } else {
@@ -314,6 +396,8 @@ int vsml_clone_train(const vsml_clone_opts *o, const float *init, float *out,
             }
         }
         for (int i = 0; i < B; i++) {
+            if (recg[i / o->group])
+                continue;
             sample_xe(o, &r, &xs[i], &es[i]);
             ss[i] = 0.0;
             if (o->stale > 0 && vsml_rng_uniform(&r) < o->stale) {
@@ -372,8 +456,10 @@ int vsml_clone_train(const vsml_clone_opts *o, const float *init, float *out,
             size_t k = vsml_rng_below(&r, (uint32_t)S);
             memcpy(bh + k * N, h1 + (size_t)pick * N, sizeof(double) * N);
             memcpy(bc + k * N, c1 + (size_t)pick * N, sizeof(double) * N);
-            bc[k * N + o->w_dim] = mw / o->group;
-            bc[k * N + o->b_dim] = mb / o->group;
+            if (!recg[g]) { /* a recorded group has different start states */
+                bc[k * N + o->w_dim] = mw / o->group;
+                bc[k * N + o->b_dim] = mb / o->group;
+            }
         }
         if (cb && o->log_every > 0 && ((step + 1) % o->log_every == 0 || step + 1 == o->steps)) {
             double n = (double)acc_n * B;
@@ -385,6 +471,7 @@ int vsml_clone_train(const vsml_clone_opts *o, const float *init, float *out,
     }
     for (size_t i = 0; i < P; i++)
         out[i] = (float)p[i];
+    vsml_clone_prune(N, out);
     rc = 0;
     goto out;
 oom:
@@ -410,7 +497,31 @@ out:
     free(es);
     free(ss);
     free(res);
+    free(recg);
     return rc;
+}
+
+void vsml_clone_prune(int N, float *p)
+{
+    vsml_clone_layout L;
+    vsml_clone_layout_make(N, &L);
+    for (int m = 1; m < L.M; m++)
+        for (int g = 0; g < L.G; g++) {
+            p[L.w_lstm + (size_t)m * L.G + g] = 0.0f;
+            p[L.w_lstm + (size_t)(L.M + m) * L.G + g] = 0.0f;
+        }
+    for (int m = 0; m < L.M; m++) {
+        if (m >= 2) {
+            p[L.b_fwd + m] = 0.0f;
+            for (int j = 0; j < N; j++)
+                p[L.w_fwd + (size_t)j * L.M + m] = 0.0f;
+        }
+        if (m >= 1) {
+            p[L.b_bwd + m] = 0.0f;
+            for (int j = 0; j < N; j++)
+                p[L.w_bwd + (size_t)j * L.M + m] = 0.0f;
+        }
+    }
 }
 
 int vsml_clone_evaluate(const vsml_clone_opts *o, const float *params, int n, int burn,
@@ -449,7 +560,7 @@ int vsml_clone_evaluate(const vsml_clone_opts *o, const float *params, int n, in
         vsml_clone_sample s = {h, c, 0, 0, 0};
         sample_xe(o, &r, &s.x, &s.e);
         vsml_clone_step(o, p, &s, w, &res, NULL, NULL, NULL);
-        double wv = o->scale * c[o->w_dim], bv = o->scale * c[o->b_dim];
+        double wv = o->scale * c[o->w_dim], bv = o->no_bias ? 0.0 : o->scale * c[o->b_dim];
         sf += (res.fwd[1] - res.fwd_target) * (res.fwd[1] - res.fwd_target);
         tf += res.fwd_target * res.fwd_target;
         sb += (res.bwd - res.bwd_target) * (res.bwd - res.bwd_target);
@@ -465,7 +576,8 @@ int vsml_clone_evaluate(const vsml_clone_opts *o, const float *params, int n, in
     out->fwd_rel = sqrt(sf / fmax(tf, 1e-30));
     out->bwd_rel = sqrt(sb / fmax(tb, 1e-30));
     out->upd_rel = sqrt(su / fmax(tu, 1e-30));
-    out->bias_rel = sqrt(sbb / fmax(tbb, 1e-30));
+    /* with lr_bias = 0 (b must stay) relative to the w update's scale */
+    out->bias_rel = sqrt(sbb / fmax(tbb > 0 ? tbb : tu, 1e-30));
     free(p);
     free(h);
     vsml_clone_work_free(w);

@@ -14,6 +14,7 @@
 #include "vsml/clone.h"
 #include "vsml/log.h"
 #include "vsml/ref.h"
+#include "vsml/rng.h"
 
 #define M VSML_M
 
@@ -35,7 +36,19 @@ typedef struct rctx {
     pthread_mutex_t mu;
     size_t next, R;
     int failed;
+    vsml_cpu_probe *probe;
 } rctx;
+
+/* A worker's probe state: sums, the cells' w and b at the start of the
+ * step, the ground-truth error, records of the current step. */
+typedef struct pstate {
+    vsml_cpu_probe acc;
+    float *w0[VSML_MAX_LAYERS], *b0[VSML_MAX_LAYERS];
+    double *gt;
+    vsml_clone_rec *pend;
+    int *pend_item;
+    int n_pend;
+} pstate;
 
 
 /* The recurrent part of the gates of four sub-LSTMs at once, register
@@ -302,7 +315,93 @@ static void layer_update(const vsml_param_layout *PL, flayer *L, const float *W,
         }
 }
 
-static void sweep(rctx *x, flayer *Ls, const float *params, bool reverse, float *yhat)
+/* Probe: records the inboxes (and, in the forward sweep, the start state)
+ * of the chosen sub-LSTMs of layer k before its update. */
+static void probe_before(const rctx *x, pstate *ps, const flayer *L, int k, bool reverse)
+{
+    int N = x->PL.N;
+    for (int q = 0; q < ps->n_pend; q++) {
+        vsml_clone_rec *rc = &ps->pend[q];
+        if (rc->layer != k)
+            continue;
+        int i = ps->pend_item[q], a = i / L->B, b = i % L->B;
+        if (!reverse) {
+            memcpy(rc->h, L->h + (size_t)i * N, sizeof(float) * N);
+            memcpy(rc->c, L->c + (size_t)i * N, sizeof(float) * N);
+            memcpy(rc->fin, L->fwd_in + a * M, sizeof(float) * M);
+            memcpy(rc->bin_fwd, L->bwd_in + b * M, sizeof(float) * M);
+        } else {
+            memcpy(rc->bin_bwd, L->bwd_in + b * M, sizeof(float) * M);
+        }
+    }
+}
+
+void vsml_clone_gt_error(int A, int B, const float *x, int sx, const float *e, int se,
+                         const float *w, double *g)
+{
+    for (int a = 0; a < A; a++) {
+        double tx = tanh((double)x[(size_t)a * sx]), s = 0.0;
+        for (int b = 0; b < B; b++)
+            s += (double)e[(size_t)b * se] * w[(size_t)a * B + b];
+        g[a] = s * (1.0 - tx * tx) / B;
+    }
+}
+
+/* Probe: compares layer k's messages and updates with the imitated
+ * network's; after the backward sweep of a layer k > 0, ps->gt holds the
+ * error the imitated layer sends to layer k - 1. */
+static void probe_after(const rctx *x, pstate *ps, const flayer *L, int k, bool reverse)
+{
+    const vsml_clone_opts *o = x->probe->o;
+    vsml_cpu_probe *s = &ps->acc;
+    int A = L->A, B = L->B, N = x->PL.N;
+    const float *w0 = ps->w0[k], *b0 = ps->b0[k];
+    if (!reverse) {
+        for (int b = 0; b < B; b++) {
+            double t = 0.0;
+            for (int a = 0; a < A; a++)
+                t += tanh((double)L->fwd_in[a * M]) * w0[a * B + b] + b0[a * B + b];
+            t *= vsml_clone_gain_of(o, k) / A;
+            double d0 = L->F[b * M] - t, d1 = L->F[b * M + 1] - t;
+            s->fwd_se[k] += d0 * d0 + d1 * d1;
+            s->fwd_ss[k] += 2 * t * t;
+            for (int m = 2; m < M; m++)
+                s->fwd_other[k] += (double)L->F[b * M + m] * L->F[b * M + m];
+            s->n_fwd[k] += 1;
+        }
+        for (int a = 0; a < A; a++)
+            s->x_ss[k] += (double)L->fwd_in[a * M] * L->fwd_in[a * M] / A;
+        return;
+    }
+    for (int b = 0; b < B; b++)
+        s->e_ss[k] += (double)L->bwd_in[b * M] * L->bwd_in[b * M] / B;
+    if (k > 0)
+        vsml_clone_gt_error(A, B, L->fwd_in, M, L->bwd_in, M, w0, ps->gt);
+    for (int a = 0; a < A; a++) {
+        double tx = tanh((double)L->fwd_in[a * M]);
+        for (int b = 0; b < B; b++) {
+            size_t i = (size_t)a * B + b;
+            double e = L->bwd_in[b * M], w = w0[i];
+            double tgt = w - o->lr_target * tx * e, wn = o->scale * L->c[i * N + o->w_dim];
+            s->upd_se[k] += (wn - tgt) * (wn - tgt);
+            s->upd_ss[k] += (tgt - w) * (tgt - w);
+            s->w_ss[k] += w * w;
+            s->b_ss[k] += (double)ps->b0[k][i] * ps->b0[k][i];
+            s->n_upd[k] += 1;
+        }
+        if (k > 0) {
+            double g = ps->gt[a], d = L->Gm[a * M] - g;
+            s->bwd_se[k] += d * d;
+            s->bwd_ss[k] += g * g;
+            for (int m = 1; m < M; m++)
+                s->bwd_other[k] += (double)L->Gm[a * M + m] * L->Gm[a * M + m];
+            s->n_bwd[k] += 1;
+        }
+    }
+}
+
+static void sweep(rctx *x, flayer *Ls, const float *params, bool reverse, float *yhat,
+                  pstate *ps)
 {
     const vsml_model_config *cfg = x->cfg;
     int K = cfg->n_layers;
@@ -310,9 +409,18 @@ static void sweep(rctx *x, flayer *Ls, const float *params, bool reverse, float 
         int k = reverse ? K - 1 - n : n;
         const float *W = params + (cfg->per_layer_params ? (size_t)k * x->PL.block : 0);
         flayer *L = &Ls[k];
+        if (ps)
+            probe_before(x, ps, L, k, reverse);
         layer_update(&x->PL, L, W, cfg->micro_ticks, cfg->clip_state);
-        if (k > 0)
+        if (ps)
+            probe_after(x, ps, L, k, reverse);
+        if (k > 0 && ps && reverse && x->probe->gt_errors) {
+            memset(Ls[k - 1].bwd_in, 0, sizeof(float) * L->A * M);
+            for (int a = 0; a < L->A; a++)
+                Ls[k - 1].bwd_in[a * M] = (float)ps->gt[a];
+        } else if (k > 0)
             memcpy(Ls[k - 1].bwd_in, L->Gm, sizeof(float) * L->A * M);
+
         if (k < K - 1)
             memcpy(Ls[k + 1].fwd_in, L->F, sizeof(float) * L->B * M);
         else
@@ -354,7 +462,43 @@ static int alloc_layers(flayer *Ls, const vsml_model_config *cfg, int N)
     return 0;
 }
 
-static void run_episode(rctx *x, flayer *Ls, size_t r)
+static void probe_step_start(rctx *x, flayer *Ls, pstate *ps, size_t r, int t)
+{
+    const vsml_clone_opts *o = x->probe->o;
+    int N = x->PL.N;
+    for (int k = 0; k < x->cfg->n_layers; k++) {
+        size_t ab = (size_t)Ls[k].A * Ls[k].B;
+        for (size_t i = 0; i < ab; i++) {
+            ps->w0[k][i] = (float)o->scale * Ls[k].c[i * N + o->w_dim];
+            ps->b0[k][i] = o->no_bias ? 0.0f : (float)o->scale * Ls[k].c[i * N + o->b_dim];
+        }
+    }
+    ps->n_pend = 0;
+    int rp = x->probe->record_per_step;
+    if (rp <= 0 || !x->probe->rec)
+        return;
+    vsml_rng rng;
+    vsml_rng_init(&rng, x->probe->seed ^ ((uint64_t)t << 32), (uint32_t)r, VSML_TAG_DATA);
+    for (int k = 0; k < x->cfg->n_layers; k++)
+        for (int q = 0; q < rp; q++) {
+            ps->pend[ps->n_pend].layer = k;
+            ps->pend_item[ps->n_pend++] =
+                (int)vsml_rng_below(&rng, (uint32_t)(Ls[k].A * Ls[k].B));
+        }
+}
+
+static void probe_step_end(rctx *x, pstate *ps)
+{
+    vsml_cpu_probe *p = x->probe;
+    if (ps->n_pend == 0)
+        return;
+    pthread_mutex_lock(&x->mu);
+    for (int q = 0; q < ps->n_pend && p->rec_n < p->rec_cap; q++)
+        p->rec[p->rec_n++] = ps->pend[q];
+    pthread_mutex_unlock(&x->mu);
+}
+
+static void run_episode(rctx *x, flayer *Ls, size_t r, pstate *ps)
 {
     const vsml_model_config *cfg = x->cfg;
     const vsml_episodes *ep = x->ep;
@@ -381,7 +525,9 @@ static void run_episode(rctx *x, flayer *Ls, size_t r)
         const float *xx = ep->x + (size_t)ex * D;
         for (int a = 0; a < D; a++)
             Ls[0].fwd_in[a * M] = xx[a];
-        sweep(x, Ls, params, false, y);
+        if (ps)
+            probe_step_start(x, Ls, ps, r, t);
+        sweep(x, Ls, params, false, y, ps);
         double mx = y[0];
         int arg = 0;
         for (int b = 1; b < C; b++)
@@ -409,8 +555,12 @@ static void run_episode(rctx *x, flayer *Ls, size_t r)
         if (!isfinite(loss) && nonfinite == 0.0)
             nonfinite = t + 1;
         if (cfg->backward_pass) {
-            sweep(x, Ls, params, true, y);
+            sweep(x, Ls, params, true, y, ps);
+            if (ps)
+                probe_step_end(x, ps);
             memset(bin, 0, sizeof(float) * C * M);
+            for (int k = 0; cfg->clear_bwd && k < K - 1; k++)
+                memset(Ls[k].bwd_in, 0, sizeof(float) * Ls[k].B * M);
         }
     }
     if (out->loss_sum)
@@ -423,12 +573,47 @@ static void run_episode(rctx *x, flayer *Ls, size_t r)
         out->nonfinite[r] = (float)nonfinite;
 }
 
+static void free_pstate(pstate *ps, int K)
+{
+    for (int k = 0; k < K; k++)
+        free(ps->w0[k]);
+    free(ps->gt);
+    free(ps->pend);
+    free(ps->pend_item);
+}
+
+static int alloc_pstate(pstate *ps, const vsml_model_config *cfg, const vsml_cpu_probe *p)
+{
+    memset(ps, 0, sizeof(*ps));
+    int K = cfg->n_layers, amax = 1, rp = p->record_per_step > 0 ? p->record_per_step : 0;
+    int ok = 1;
+    for (int k = 0; k < K; k++) {
+        size_t ab = (size_t)cfg->sizes[k] * cfg->sizes[k + 1];
+        ps->w0[k] = malloc(sizeof(float) * ab * 2);
+        ok = ok && ps->w0[k];
+        if (ps->w0[k])
+            ps->b0[k] = ps->w0[k] + ab;
+        amax = cfg->sizes[k] > amax ? cfg->sizes[k] : amax;
+    }
+    ps->gt = malloc(sizeof(double) * (size_t)amax);
+    ps->pend = calloc((size_t)(K * rp + 1), sizeof(vsml_clone_rec));
+    ps->pend_item = calloc((size_t)(K * rp + 1), sizeof(int));
+    return ok && ps->gt && ps->pend && ps->pend_item ? 0 : -1;
+}
+
 static void *worker(void *arg)
 {
     rctx *x = arg;
     flayer Ls[VSML_MAX_LAYERS];
-    if (alloc_layers(Ls, x->cfg, x->PL.N) != 0) {
+    pstate ps;
+    int K = x->cfg->n_layers;
+    int bad = alloc_layers(Ls, x->cfg, x->PL.N) != 0;
+    if (x->probe)
+        bad |= alloc_pstate(&ps, x->cfg, x->probe) != 0;
+    if (bad) {
         free_layers(Ls, x->cfg->n_layers);
+        if (x->probe)
+            free_pstate(&ps, K);
         pthread_mutex_lock(&x->mu);
         x->failed = 1;
         pthread_mutex_unlock(&x->mu);
@@ -441,23 +626,58 @@ static void *worker(void *arg)
         pthread_mutex_unlock(&x->mu);
         if (stop)
             break;
-        run_episode(x, Ls, r);
+        run_episode(x, Ls, r, x->probe ? &ps : NULL);
     }
     free_layers(Ls, x->cfg->n_layers);
+    if (x->probe) { /* add this worker's sums */
+        vsml_cpu_probe *p = x->probe;
+        pthread_mutex_lock(&x->mu);
+        for (int k = 0; k < K; k++) {
+            p->fwd_se[k] += ps.acc.fwd_se[k];
+            p->fwd_ss[k] += ps.acc.fwd_ss[k];
+            p->bwd_se[k] += ps.acc.bwd_se[k];
+            p->bwd_ss[k] += ps.acc.bwd_ss[k];
+            p->upd_se[k] += ps.acc.upd_se[k];
+            p->upd_ss[k] += ps.acc.upd_ss[k];
+            p->x_ss[k] += ps.acc.x_ss[k];
+            p->e_ss[k] += ps.acc.e_ss[k];
+            p->fwd_other[k] += ps.acc.fwd_other[k];
+            p->bwd_other[k] += ps.acc.bwd_other[k];
+            p->w_ss[k] += ps.acc.w_ss[k];
+            p->b_ss[k] += ps.acc.b_ss[k];
+            p->n_fwd[k] += ps.acc.n_fwd[k];
+            p->n_bwd[k] += ps.acc.n_bwd[k];
+            p->n_upd[k] += ps.acc.n_upd[k];
+        }
+        pthread_mutex_unlock(&x->mu);
+        free_pstate(&ps, K);
+    }
     return NULL;
 }
 
 int vsml_cpu_rollout(const vsml_model_config *cfg, const float *params, const vsml_episodes *ep,
                      const vsml_rollout_out *out, int threads)
 {
+    return vsml_cpu_rollout_probe(cfg, params, ep, out, threads, NULL);
+}
+
+int vsml_cpu_rollout_probe(const vsml_model_config *cfg, const float *params,
+                           const vsml_episodes *ep, const vsml_rollout_out *out, int threads,
+                           vsml_cpu_probe *probe)
+{
     if (vsml_model_config_check(cfg) != 0 || vsml_episodes_check(cfg, ep) != 0)
         return -1;
+    if (probe && (!cfg->backward_pass || !probe->o || probe->o->w_dim >= vsml_state_size(cfg) ||
+                  probe->o->b_dim >= vsml_state_size(cfg))) {
+        vsml_err("the CPU rollout probe needs backward_pass and the cloning targets' cells");
+        return -1;
+    }
     if (cfg->sizes[cfg->n_layers] > 4096) {
         vsml_err("the CPU rollout supports at most 4096 outputs");
         return -1;
     }
     rctx x = {.cfg = cfg, .params = params, .ep = ep, .out = out,
-              .R = (size_t)ep->P * ep->E};
+              .R = (size_t)ep->P * ep->E, .probe = probe};
     vsml_param_layout_of(vsml_state_size(cfg), &x.PL);
     if (x.PL.G % 16) {
         vsml_err("the CPU rollout needs a state size that is a multiple of 4");
@@ -481,6 +701,128 @@ int vsml_cpu_rollout(const vsml_model_config *cfg, const float *params, const vs
     pthread_mutex_destroy(&x.mu);
     if (x.failed) {
         vsml_err("out of memory in the CPU rollout");
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- the imitated network (include/vsml/clone.h) ---- */
+
+static double clampd(double v, double lim) { return v < -lim ? -lim : v > lim ? lim : v; }
+
+int vsml_clone_ideal_rollout(const vsml_clone_opts *o, const vsml_model_config *cfg,
+                             const vsml_episodes *ep, const vsml_rollout_out *out)
+{
+    if (vsml_model_config_check(cfg) != 0 || vsml_episodes_check(cfg, ep) != 0)
+        return -1;
+    int K = cfg->n_layers, C = cfg->sizes[K], D = cfg->sizes[0], T = ep->T,
+        N = vsml_state_size(cfg);
+    double *w[VSML_MAX_LAYERS] = {0}, *bb[VSML_MAX_LAYERS] = {0}, *in[VSML_MAX_LAYERS + 1] = {0},
+           *err[VSML_MAX_LAYERS + 1] = {0};
+    int ok = 1;
+    for (int k = 0; k < K; k++) {
+        size_t ab = (size_t)cfg->sizes[k] * cfg->sizes[k + 1];
+        ok = ok && (w[k] = malloc(sizeof(double) * ab)) && (bb[k] = malloc(sizeof(double) * ab));
+    }
+    for (int k = 0; k <= K; k++)
+        ok = ok && (in[k] = malloc(sizeof(double) * cfg->sizes[k])) &&
+             (err[k] = malloc(sizeof(double) * cfg->sizes[k]));
+    double lim = o->clip > 0 ? o->scale * o->clip : HUGE_VAL;
+    size_t R = (size_t)ep->P * ep->E;
+    for (size_t r = 0; ok && r < R; r++) {
+        for (int k = 0; k < K; k++) {
+            int A = cfg->sizes[k];
+            size_t ab = (size_t)A * cfg->sizes[k + 1];
+            for (size_t i = 0; i < ab; i++) {
+                bool rnd = cfg->init_mode != VSML_INIT_ZEROS;
+                w[k][i] = rnd && o->w_dim < N / 2
+                              ? o->scale * vsml_init_cell(ep->seed, ep->ep_init[r], k, (int)i,
+                                                          o->w_dim, A)
+                              : 0.0;
+                bb[k][i] = rnd && o->b_dim < N / 2 && !o->no_bias
+                               ? o->scale * vsml_init_cell(ep->seed, ep->ep_init[r], k, (int)i,
+                                                           o->b_dim, A)
+                               : 0.0;
+            }
+        }
+        double loss_sum = 0, loss = 0, correct = 0, nonfinite = 0;
+        uint32_t s = ep->ep_stream[r];
+        for (int t = 0; t < T; t++) {
+            int32_t ex = ep->stream[((size_t)s * T + t) * 2];
+            int32_t label = ep->stream[((size_t)s * T + t) * 2 + 1];
+            for (int a = 0; a < D; a++)
+                in[0][a] = ep->x[(size_t)ex * D + a];
+            for (int k = 0; k < K; k++) {
+                int A = cfg->sizes[k], B = cfg->sizes[k + 1];
+                for (int b = 0; b < B; b++)
+                    in[k + 1][b] = 0.0;
+                for (int a = 0; a < A; a++) {
+                    double tx = tanh(in[k][a]);
+                    for (int b = 0; b < B; b++)
+                        in[k + 1][b] += tx * w[k][(size_t)a * B + b] + bb[k][(size_t)a * B + b];
+                }
+                double gk = vsml_clone_gain_of(o, k);
+                for (int b = 0; b < B; b++)
+                    in[k + 1][b] *= gk / A;
+            }
+            double *y = in[K], mx = -HUGE_VAL, sum = 0;
+            int arg = 0;
+            for (int b = 0; b < C; b++) {
+                y[b] = 100.0 * tanh(y[b] / 100.0);
+                if (y[b] > mx) {
+                    mx = y[b];
+                    arg = b;
+                }
+            }
+            for (int b = 0; b < C; b++)
+                sum += exp(y[b] - mx);
+            loss = log(sum) + mx - y[label];
+            for (int b = 0; b < C; b++) {
+                err[K][b] = exp(y[b] - mx) / sum - (b == label);
+                if (out->logits)
+                    out->logits[(r * T + t) * C + b] = (float)y[b];
+            }
+            if (out->loss)
+                out->loss[r * T + t] = (float)loss;
+            loss_sum += loss;
+            correct += arg == label;
+            if (!isfinite(loss) && nonfinite == 0.0)
+                nonfinite = t + 1;
+            for (int k = K - 1; k >= 0; k--) {
+                int A = cfg->sizes[k], B = cfg->sizes[k + 1];
+                for (int a = 0; a < A; a++) {
+                    double tx = tanh(in[k][a]), g = 0.0;
+                    for (int b = 0; b < B; b++) {
+                        size_t i = (size_t)a * B + b;
+                        double e = err[k + 1][b];
+                        g += e * w[k][i] * (1.0 - tx * tx);
+                        w[k][i] = clampd(w[k][i] - o->lr_target * tx * e, lim);
+                        if (!o->no_bias)
+                            bb[k][i] = clampd(bb[k][i] - o->lr_bias * e, lim);
+                    }
+                    err[k][a] = g / B;
+                }
+            }
+        }
+        if (out->loss_sum)
+            out->loss_sum[r] = (float)loss_sum;
+        if (out->loss_last)
+            out->loss_last[r] = (float)loss;
+        if (out->correct)
+            out->correct[r] = (float)correct;
+        if (out->nonfinite)
+            out->nonfinite[r] = (float)nonfinite;
+    }
+    for (int k = 0; k < K; k++) {
+        free(w[k]);
+        free(bb[k]);
+    }
+    for (int k = 0; k <= K; k++) {
+        free(in[k]);
+        free(err[k]);
+    }
+    if (!ok) {
+        vsml_err("out of memory in the ideal rollout");
         return -1;
     }
     return 0;

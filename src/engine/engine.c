@@ -728,6 +728,7 @@ static uint32_t pc_flags(const vsml_pop *pop)
     f |= cfg->init_mode == VSML_INIT_ZEROS ? VSML_FLAG_INIT_ZEROS : 0;
     f |= (pop->shape.outputs & VSML_POP_LOGITS) ? VSML_FLAG_WRITE_LOGITS : 0;
     f |= (pop->shape.outputs & VSML_POP_LOSSES) ? VSML_FLAG_WRITE_LOSS : 0;
+    f |= cfg->clear_bwd ? VSML_FLAG_CLEAR_BWD : 0;
     return f;
 }
 

@@ -34,6 +34,7 @@ static const key keys[] = {
     {"init", K_ENUM, F(init), 0, 0, "random|zeros", true},
     {"loss", K_ENUM, F(loss), 0, 0, "mean|last", true},
     {"state_size", K_INT, F(state_size), 0, 64, NULL, true},
+    {"clear_bwd", K_BOOL, F(clear_bwd), 0, 0, NULL, true},
     {"pairs", K_INT, F(pairs), 1, 1 << 20, NULL, true},
     {"pairs_per_task", K_INT, F(pairs_per_task), 1, 1 << 20, NULL, true},
     {"T", K_INT, F(T), 1, 1000000, NULL, true},
@@ -375,6 +376,9 @@ uint64_t vsml_train_config_hash(const vsml_train_config *c)
         /* N = 16 (or 0, its default) hashes as before state_size existed */
         if (!strcmp(keys[i].name, "state_size") && (!strcmp(v, "0") || !strcmp(v, "16")))
             continue;
+        /* likewise clear_bwd = false */
+        if (!strcmp(keys[i].name, "clear_bwd") && !strcmp(v, "false"))
+            continue;
         h = vsml_fnv1a(keys[i].name, strlen(keys[i].name), h);
         h = vsml_fnv1a(v, strlen(v) + 1, h);
     }
@@ -393,5 +397,6 @@ int vsml_train_model_config(const vsml_train_config *c, vsml_model_config *cfg)
                           .backward_pass = c->backward_pass,
                           .per_layer_params = c->per_layer_params, .clip_state = c->clip_state,
                           .init = c->init, .loss = c->loss, .state_size = c->state_size};
+    mo.clear_bwd = c->clear_bwd;
     return vsml_model_config_make(cfg, k - 1, sizes, &mo);
 }

@@ -215,6 +215,8 @@ static int run_episode(layer *Ls, const vsml_model_config *cfg, const float *par
         if (cfg->backward_pass) {
             sweep(Ls, K, params, cfg, true, y);
             memset(bin, 0, sizeof(double) * C * M);
+            for (int k = 0; cfg->clear_bwd && k < K - 1; k++)
+                memset(Ls[k].bwd_in, 0, sizeof(double) * Ls[k].B * M);
         }
     }
     free(y);
