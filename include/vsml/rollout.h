@@ -35,6 +35,10 @@ typedef struct vsml_rollout_out {
     float *loss;       /* [R][T] */
 } vsml_rollout_out;
 
+/* Stores the results of episode r in the arrays of out that are not NULL. */
+void vsml_rollout_out_put(const vsml_rollout_out *out, size_t r, double loss_sum, double loss,
+                          double correct, double nonfinite);
+
 /* Checks sizes, indices and labels of the episodes against cfg. */
 int vsml_episodes_check(const vsml_model_config *cfg, const vsml_episodes *ep);
 

@@ -563,14 +563,7 @@ static void run_episode(rctx *x, flayer *Ls, size_t r, pstate *ps)
                 memset(Ls[k].bwd_in, 0, sizeof(float) * Ls[k].B * M);
         }
     }
-    if (out->loss_sum)
-        out->loss_sum[r] = (float)loss_sum;
-    if (out->loss_last)
-        out->loss_last[r] = (float)loss;
-    if (out->correct)
-        out->correct[r] = (float)correct;
-    if (out->nonfinite)
-        out->nonfinite[r] = (float)nonfinite;
+    vsml_rollout_out_put(out, r, loss_sum, loss, correct, nonfinite);
 }
 
 static void free_pstate(pstate *ps, int K)
@@ -804,14 +797,7 @@ int vsml_clone_ideal_rollout(const vsml_clone_opts *o, const vsml_model_config *
                 }
             }
         }
-        if (out->loss_sum)
-            out->loss_sum[r] = (float)loss_sum;
-        if (out->loss_last)
-            out->loss_last[r] = (float)loss;
-        if (out->correct)
-            out->correct[r] = (float)correct;
-        if (out->nonfinite)
-            out->nonfinite[r] = (float)nonfinite;
+        vsml_rollout_out_put(out, r, loss_sum, loss, correct, nonfinite);
     }
     for (int k = 0; k < K; k++) {
         free(w[k]);

@@ -326,6 +326,19 @@ int vsml_params_file_state_size(const char *path)
     return fn;
 }
 
+void vsml_rollout_out_put(const vsml_rollout_out *out, size_t r, double loss_sum, double loss,
+                          double correct, double nonfinite)
+{
+    if (out->loss_sum)
+        out->loss_sum[r] = (float)loss_sum;
+    if (out->loss_last)
+        out->loss_last[r] = (float)loss;
+    if (out->correct)
+        out->correct[r] = (float)correct;
+    if (out->nonfinite)
+        out->nonfinite[r] = (float)nonfinite;
+}
+
 int vsml_episodes_check(const vsml_model_config *cfg, const vsml_episodes *ep)
 {
     if (ep->P < 1 || ep->E < 1 || ep->T < 1 || ep->n_streams < 1 || ep->n_examples < 1) {

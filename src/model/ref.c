@@ -220,14 +220,7 @@ static int run_episode(layer *Ls, const vsml_model_config *cfg, const float *par
         }
     }
     free(y);
-    if (out->loss_sum)
-        out->loss_sum[r] = (float)loss_sum;
-    if (out->loss_last)
-        out->loss_last[r] = (float)loss;
-    if (out->correct)
-        out->correct[r] = (float)correct;
-    if (out->nonfinite)
-        out->nonfinite[r] = (float)nonfinite;
+    vsml_rollout_out_put(out, r, loss_sum, loss, correct, nonfinite);
     return 0;
 }
 
