@@ -47,7 +47,9 @@ uint wbase4;
 #define VSML_PRIVATE_WH
 // The recurrent block W_lstm[2M:2M+N] in private memory: read per lane from
 // the buffer once per dispatch instead of 256 gathers per micro tick (only
-// for small N: 4N^2 floats per invocation, loaded by a fully unrolled loop).
+// for small N: 4N^2 floats per invocation, loaded by a rolled loop, which
+// keeps the array in memory: unrolled, it became a thousand SSA values and
+// took llvmpipe two and a half minutes to compile).
 vec4 whp[VSML_N * VSML_G / 4];
 #endif
 #else
@@ -108,7 +110,7 @@ void load_block(uint blk)
 #ifdef VSML_PARAMS_GLOBAL
     wbase4 = pbase / 4;
 #ifdef VSML_PRIVATE_WH
-    [[unroll]] for (uint i = 0; i < N * G / 4; i++)
+    [[dont_unroll]] for (uint i = 0; i < N * G / 4; i++)
         whp[i] = WV((VSML_OFF_W_LSTM + 2 * M * G) / 4 + i);
 #endif
 #else
@@ -389,7 +391,8 @@ void layer_update_cpu(uint k, uint ex)
 #define ZB_FMA(m, q) zb[q] = fma(vec4(msg), WU((VSML_OFF_W_LSTM + (M + (m)) * G) / 4 + (q)), zb[q]);
 #define ZB_ROW(m) { float msg = sc[bo + b * M + (m)]; F16(ZB_FMA, m) }
     G8(ZB_ROW)
-    uint n_it = (A + R - 1) / R;
+    uint n_it = (A + R - 1) / R, n_msg = k == 0 ? 0 : M;
+    uint one = min(pc.micro_ticks, 1u);
     for (uint it = 0; it < n_it; it++) {
         uint a = tid / B + it * R;
         bool live = working && a < A;
@@ -399,22 +402,24 @@ void layer_update_cpu(uint k, uint ex)
 #define LOAD_HC(u) h[u] = imageLoad(st_img, int(sb / 4 + (u) * AB + i)); \
                    c[u] = imageLoad(st_img, int(sb / 4 + (4 + (u)) * AB + i));
         E4(LOAD_HC, 0)
-        // U[a]: layer 0's inbox is [x_a, 0, ...]
-        if (k == 0) {
-            float x = imageLoad(xs_img, int(ex * pc.dim + a)).x;
+        // U[a]: layer 0's inbox is [x_a, 0, ...]. llvmpipe runs both sides
+        // of an if (masked), even when the condition is uniform, so the
+        // messages of the upper layers are a loop whose trip count is 0 at
+        // layer 0 (a loop with no active lane stops after one masked pass).
+        float x = imageLoad(xs_img, int(ex * pc.dim + a)).x;
+        x = k == 0 ? x : 0.0;
 #define Z0_X(q) z0[q] = fma(vec4(x), WX(q), zb[q]);
-            E16(Z0_X)
-        } else {
-            z0 = zb;
-#define Z0_FMA(m, q) z0[q] = fma(vec4(msg), WU((VSML_OFF_W_LSTM + (m) * G) / 4 + (q)), z0[q]);
-#define Z0_ROW(m) { float msg = sc[fo + a * M + (m)]; F16(Z0_FMA, m) }
-            G8(Z0_ROW)
+        E16(Z0_X)
+        for (uint m = 0; m < n_msg; m++) {
+            float msg = sc[fo + a * M + m];
+            uint wr = (VSML_OFF_W_LSTM + m * G) / 4; // uniform: one load per weight
+#define Z0_FMA(q) z0[q] = fma(vec4(msg), WU(wr + (q)), z0[q]);
+            E16(Z0_FMA)
         }
         for (uint tick = 0; tick < pc.micro_ticks; tick++) {
             // column quad by column quad: 4 accumulators live, h and W read
 #define ZT_FMA(q, j) acc = fma(vec4(HJ(h, j)), WH(j, q), acc);
 #define ZT_COL(q) { vec4 acc = z0[q]; F16(ZT_FMA, q) z[q] = acc; }
-            G16(ZT_COL)
 #define CELL(u) { \
                 vec4 ig = sigmoid(z[u] - 5.0); \
                 vec4 gg = safe_tanh(z[4 + (u)]); \
@@ -425,7 +430,8 @@ void layer_update_cpu(uint k, uint ex)
                     cq = clamp(cq, -pc.clip, pc.clip); \
                 c[u] = cq; \
                 hn[u] = og * safe_tanh(cq); }
-            E4(CELL, 0)
+#define ZT_U(u) for (uint o = 0; o < one; o++) { ZT_COL(u) ZT_COL(4 + (u)) ZT_COL(8 + (u)) ZT_COL(12 + (u)) CELL(u) }
+            E4(ZT_U, 0)
             h = hn;
         }
         if (live) {
