@@ -8,6 +8,7 @@
 #include "test.h"
 #include "vsml/log.h"
 #include "vsml/model.h"
+#include "vsml/rollout.h"
 #include "vsml/safetensors.h"
 
 static int n_errors;
@@ -32,6 +33,67 @@ static void expect_load_fail(const char *path, const vsml_model_config *cfg, con
     int rc = vsml_params_load(path, cfg, &p);
     CHECK(rc != 0 && p == NULL, "%s: load should fail", what);
     CHECK(n_errors == 1, "%s: %d error messages (want 1)", what, n_errors);
+}
+
+/* vsml_rollout_step on hand-made outputs, against closed forms: softmax of
+ * (0, ln 3, 0) is (1/5, 3/5, 1/5); a tie goes to the first largest output;
+ * outputs near 1000 must not overflow (log-sum-exp); a NaN output marks its
+ * step non-finite (the first such step counts). Episode r = 1 of 2, T = 5,
+ * C = 3. */
+static void test_rollout_step(void)
+{
+    enum { T = 5, C = 3 };
+    const double ys[T][C] = {{0.0, log(3.0), 0.0}, {2.0, 2.0, 1.0}, {1000.0, 999.0, 999.0},
+                             {NAN, 0.0, 0.0}, {0.0, NAN, 0.0}};
+    const int labels[T] = {1, 1, 1, 2, 1};
+    const double want_loss[3] = {log(5.0 / 3.0), log(2.0 + exp(-1.0)),
+                                 1.0 + log(1.0 + 2.0 * exp(-1.0))};
+    float logits[2 * T * C], loss[2 * T];
+    for (int i = 0; i < 2 * T * C; i++)
+        logits[i] = -7.0f;
+    for (int i = 0; i < 2 * T; i++)
+        loss[i] = -7.0f;
+    vsml_rollout_out out = {.logits = logits, .loss = loss};
+    vsml_rollout_acc acc = {0};
+    double e[C];
+    for (int t = 0; t < T; t++) {
+        vsml_rollout_step(&acc, &out, 1, t, T, C, ys[t], labels[t], e);
+        if (t == 0) {
+            CHECK_NEAR(e[0], 0.2, 1e-15);
+            CHECK_NEAR(e[1], -0.4, 1e-15);
+            CHECK_NEAR(e[2], 0.2, 1e-15);
+            CHECK(acc.correct == 1.0, "step 0 correct: %g", acc.correct);
+        }
+        if (t == 1) {
+            double p2 = exp(-1.0) / (2.0 + exp(-1.0)), p0 = 1.0 / (2.0 + exp(-1.0));
+            CHECK_NEAR(e[0], p0, 1e-15);
+            CHECK_NEAR(e[1], p0 - 1.0, 1e-15);
+            CHECK_NEAR(e[2], p2, 1e-15);
+            CHECK(acc.correct == 1.0, "a tie goes to the first output: correct %g", acc.correct);
+        }
+        if (t == 2) {
+            double z = 1.0 + 2.0 * exp(-1.0);
+            CHECK_NEAR(e[0], 1.0 / z, 1e-15);
+            CHECK_NEAR(e[1], exp(-1.0) / z - 1.0, 1e-15);
+            CHECK(acc.nonfinite == 0.0, "finite so far: %g", acc.nonfinite);
+            CHECK_NEAR(acc.loss_sum, want_loss[0] + want_loss[1] + want_loss[2], 1e-12);
+        }
+        if (t < 3) {
+            CHECK_NEAR(acc.loss, want_loss[t], 1e-12);
+            CHECK(loss[T + t] == (float)acc.loss, "stored loss %d: %g", t, loss[T + t]);
+        }
+        for (int b = 0; b < C; b++)
+            CHECK(memcmp(&logits[(T + t) * C + b], &(float){(float)ys[t][b]}, sizeof(float)) == 0,
+                  "stored logit %d %d", t, b);
+    }
+    CHECK(isnan(acc.loss) && isnan(loss[T + 3]) && isnan(loss[T + 4]) && isnan(acc.loss_sum),
+          "NaN output: loss %g", acc.loss);
+    CHECK(acc.nonfinite == 4.0 && acc.correct == 1.0, "nonfinite %g correct %g", acc.nonfinite,
+          acc.correct);
+    for (int i = 0; i < T * C; i++)
+        CHECK(logits[i] == -7.0f, "episode 0 untouched at %d", i);
+    for (int i = 0; i < T; i++)
+        CHECK(loss[i] == -7.0f, "episode 0 loss untouched at %d", i);
 }
 
 int main(void)
@@ -229,5 +291,6 @@ int main(void)
     free(cor);
     free(a);
     free(b);
+    test_rollout_step();
     TEST_END();
 }

@@ -39,6 +39,25 @@ typedef struct vsml_rollout_out {
 void vsml_rollout_out_put(const vsml_rollout_out *out, size_t r, double loss_sum, double loss,
                           double correct, double nonfinite);
 
+/* The running results of one episode (start from all zeros; one
+ * vsml_rollout_step a step; store them with vsml_rollout_out_put). */
+typedef struct vsml_rollout_acc {
+    double loss_sum;  /* sum of the steps' losses */
+    double loss;      /* the last step's loss */
+    double correct;   /* steps whose first largest output is the label */
+    double nonfinite; /* first step (1-based) with a non-finite loss, else 0 */
+} vsml_rollout_acc;
+
+/* The end of step t (of T) of episode r, spec section 5: from the C bounded
+ * outputs y and the label (0 <= label < C), the cross-entropy of softmax(y)
+ * (log-sum-exp) and the error softmax(y) - onehot(label) into err[C] (the
+ * top layer's backward input; it must not overlap y); y and the loss into
+ * out's logits and loss where they are not NULL; acc updated. In double, in
+ * one fixed order: the CPU reference and the CPU rollouts share it, so that
+ * equal y give bitwise equal results. */
+void vsml_rollout_step(vsml_rollout_acc *acc, const vsml_rollout_out *out, size_t r, int t,
+                       int T, int C, const double *y, int label, double *err);
+
 /* Checks sizes, indices and labels of the episodes against cfg. */
 int vsml_episodes_check(const vsml_model_config *cfg, const vsml_episodes *ep);
 

@@ -517,7 +517,8 @@ static void run_episode(rctx *x, flayer *Ls, size_t r, pstate *ps)
                 L->c[i * N + j] = vsml_init_cell(ep->seed, ep->ep_init[r], k, (int)i, j, L->A);
     }
     float y[4096];
-    double loss_sum = 0.0, loss = 0.0, correct = 0.0, nonfinite = 0.0;
+    double yd[4096], e[4096];
+    vsml_rollout_acc acc = {0};
     uint32_t s = ep->ep_stream[r];
     for (int t = 0; t < T; t++) {
         int32_t ex = ep->stream[((size_t)s * T + t) * 2];
@@ -528,32 +529,15 @@ static void run_episode(rctx *x, flayer *Ls, size_t r, pstate *ps)
         if (ps)
             probe_step_start(x, Ls, ps, r, t);
         sweep(x, Ls, params, false, y, ps);
-        double mx = y[0];
-        int arg = 0;
-        for (int b = 1; b < C; b++)
-            if (y[b] > mx) {
-                mx = y[b];
-                arg = b;
-            }
-        double sum = 0.0;
         for (int b = 0; b < C; b++)
-            sum += exp(y[b] - mx);
-        loss = log(sum) + mx - y[label];
+            yd[b] = y[b];
+        vsml_rollout_step(&acc, out, r, t, T, C, yd, label, e);
         float *bin = Ls[K - 1].bwd_in;
         memset(bin, 0, sizeof(float) * C * M);
         for (int b = 0; b < C; b++) {
-            double onehot = b == label ? 1.0 : 0.0;
-            bin[b * M] = (float)(exp(y[b] - mx) / sum - onehot);
-            bin[b * M + 1] = cfg->feed_label ? (float)onehot : 0.0f;
-            if (out->logits)
-                out->logits[(r * T + t) * C + b] = y[b];
+            bin[b * M] = (float)e[b];
+            bin[b * M + 1] = cfg->feed_label && b == label ? 1.0f : 0.0f;
         }
-        if (out->loss)
-            out->loss[r * T + t] = (float)loss;
-        loss_sum += loss;
-        correct += arg == label;
-        if (!isfinite(loss) && nonfinite == 0.0)
-            nonfinite = t + 1;
         if (cfg->backward_pass) {
             sweep(x, Ls, params, true, y, ps);
             if (ps)
@@ -563,7 +547,7 @@ static void run_episode(rctx *x, flayer *Ls, size_t r, pstate *ps)
                 memset(Ls[k].bwd_in, 0, sizeof(float) * Ls[k].B * M);
         }
     }
-    vsml_rollout_out_put(out, r, loss_sum, loss, correct, nonfinite);
+    vsml_rollout_out_put(out, r, acc.loss_sum, acc.loss, acc.correct, acc.nonfinite);
 }
 
 static void free_pstate(pstate *ps, int K)
@@ -738,7 +722,7 @@ int vsml_clone_ideal_rollout(const vsml_clone_opts *o, const vsml_model_config *
                                : 0.0;
             }
         }
-        double loss_sum = 0, loss = 0, correct = 0, nonfinite = 0;
+        vsml_rollout_acc acc = {0};
         uint32_t s = ep->ep_stream[r];
         for (int t = 0; t < T; t++) {
             int32_t ex = ep->stream[((size_t)s * T + t) * 2];
@@ -758,29 +742,10 @@ int vsml_clone_ideal_rollout(const vsml_clone_opts *o, const vsml_model_config *
                 for (int b = 0; b < B; b++)
                     in[k + 1][b] *= gk / A;
             }
-            double *y = in[K], mx = -HUGE_VAL, sum = 0;
-            int arg = 0;
-            for (int b = 0; b < C; b++) {
-                y[b] = 100.0 * tanh(y[b] / 100.0);
-                if (y[b] > mx) {
-                    mx = y[b];
-                    arg = b;
-                }
-            }
+            double *y = in[K];
             for (int b = 0; b < C; b++)
-                sum += exp(y[b] - mx);
-            loss = log(sum) + mx - y[label];
-            for (int b = 0; b < C; b++) {
-                err[K][b] = exp(y[b] - mx) / sum - (b == label);
-                if (out->logits)
-                    out->logits[(r * T + t) * C + b] = (float)y[b];
-            }
-            if (out->loss)
-                out->loss[r * T + t] = (float)loss;
-            loss_sum += loss;
-            correct += arg == label;
-            if (!isfinite(loss) && nonfinite == 0.0)
-                nonfinite = t + 1;
+                y[b] = 100.0 * tanh(y[b] / 100.0);
+            vsml_rollout_step(&acc, out, r, t, T, C, y, label, err[K]);
             for (int k = K - 1; k >= 0; k--) {
                 int A = cfg->sizes[k], B = cfg->sizes[k + 1];
                 for (int a = 0; a < A; a++) {
@@ -797,7 +762,7 @@ int vsml_clone_ideal_rollout(const vsml_clone_opts *o, const vsml_model_config *
                 }
             }
         }
-        vsml_rollout_out_put(out, r, loss_sum, loss, correct, nonfinite);
+        vsml_rollout_out_put(out, r, acc.loss_sum, acc.loss, acc.correct, acc.nonfinite);
     }
     for (int k = 0; k < K; k++) {
         free(w[k]);

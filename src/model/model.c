@@ -339,6 +339,36 @@ void vsml_rollout_out_put(const vsml_rollout_out *out, size_t r, double loss_sum
         out->nonfinite[r] = (float)nonfinite;
 }
 
+void vsml_rollout_step(vsml_rollout_acc *acc, const vsml_rollout_out *out, size_t r, int t,
+                       int T, int C, const double *y, int label, double *err)
+{
+    double mx = y[0];
+    int arg = 0;
+    for (int b = 1; b < C; b++)
+        if (y[b] > mx) {
+            mx = y[b];
+            arg = b;
+        }
+    double sum = 0.0;
+    for (int b = 0; b < C; b++) {
+        err[b] = exp(y[b] - mx);
+        sum += err[b];
+    }
+    double loss = log(sum) + mx - y[label];
+    for (int b = 0; b < C; b++) {
+        err[b] = err[b] / sum - (b == label ? 1.0 : 0.0);
+        if (out->logits)
+            out->logits[(r * T + t) * C + b] = (float)y[b];
+    }
+    if (out->loss)
+        out->loss[r * T + t] = (float)loss;
+    acc->loss = loss;
+    acc->loss_sum += loss;
+    acc->correct += arg == label;
+    if (!isfinite(loss) && acc->nonfinite == 0.0)
+        acc->nonfinite = t + 1;
+}
+
 int vsml_episodes_check(const vsml_model_config *cfg, const vsml_episodes *ep)
 {
     if (ep->P < 1 || ep->E < 1 || ep->T < 1 || ep->n_streams < 1 || ep->n_examples < 1) {

@@ -174,10 +174,11 @@ static int run_episode(layer *Ls, const vsml_model_config *cfg, const float *par
 {
     int K = cfg->n_layers, C = cfg->sizes[K], D = cfg->sizes[0], T = ep->T;
     init_layers(Ls, cfg, ep->seed, ep->ep_init[r]);
-    double *y = calloc((size_t)C, sizeof(double));
+    double *y = calloc((size_t)C * 2, sizeof(double));
     if (!y)
         return -1;
-    double loss_sum = 0.0, loss = 0.0, correct = 0.0, nonfinite = 0.0;
+    double *e = y + C;
+    vsml_rollout_acc acc = {0};
     uint32_t s = ep->ep_stream[r];
     for (int t = 0; t < T; t++) {
         int32_t ex = ep->stream[((size_t)s * T + t) * 2];
@@ -186,32 +187,13 @@ static int run_episode(layer *Ls, const vsml_model_config *cfg, const float *par
         for (int a = 0; a < D; a++)
             Ls[0].fwd_in[a * M] = x[a];
         sweep(Ls, K, params, cfg, false, y);
-        double mx = y[0];
-        int arg = 0;
-        for (int b = 1; b < C; b++)
-            if (y[b] > mx) {
-                mx = y[b];
-                arg = b;
-            }
-        double sum = 0.0;
-        for (int b = 0; b < C; b++)
-            sum += exp(y[b] - mx);
-        loss = log(sum) + mx - y[label];
+        vsml_rollout_step(&acc, out, r, t, T, C, y, label, e);
         double *bin = Ls[K - 1].bwd_in;
         memset(bin, 0, sizeof(double) * C * M);
         for (int b = 0; b < C; b++) {
-            double onehot = b == label ? 1.0 : 0.0;
-            bin[b * M] = exp(y[b] - mx) / sum - onehot;
-            bin[b * M + 1] = cfg->feed_label ? onehot : 0.0;
-            if (out->logits)
-                out->logits[(r * T + t) * C + b] = (float)y[b];
+            bin[b * M] = e[b];
+            bin[b * M + 1] = cfg->feed_label && b == label ? 1.0 : 0.0;
         }
-        if (out->loss)
-            out->loss[r * T + t] = (float)loss;
-        loss_sum += loss;
-        correct += arg == label;
-        if (!isfinite(loss) && nonfinite == 0.0)
-            nonfinite = t + 1;
         if (cfg->backward_pass) {
             sweep(Ls, K, params, cfg, true, y);
             memset(bin, 0, sizeof(double) * C * M);
@@ -220,7 +202,7 @@ static int run_episode(layer *Ls, const vsml_model_config *cfg, const float *par
         }
     }
     free(y);
-    vsml_rollout_out_put(out, r, loss_sum, loss, correct, nonfinite);
+    vsml_rollout_out_put(out, r, acc.loss_sum, acc.loss, acc.correct, acc.nonfinite);
     return 0;
 }
 
