@@ -131,6 +131,30 @@ void init_episode()
         uint sb = st_base + lk(k, VSML_LAYK_STATE);
         float scale = inversesqrt(float(A));
         bool zeros = (pc.flags & VSML_FLAG_INIT_ZEROS) != 0;
+#ifdef VSML_CPU
+        // the cpu kernel's layout (st_img): vec4 quads, h quads 0..N/4-1, c
+        // after; the same numbers as below, with constant indices (a private
+        // array with variable indices is a loop over the lanes in llvmpipe)
+        for (uint i = tid; i < AB; i += WG) {
+            uvec4 r0 = philox4x32(uvec4(i, k, init_id, VSML_TAG_INIT), uvec2(pc.seed_lo, pc.seed_hi));
+            uvec4 r1 = philox4x32(uvec4(i, k | (1u << 8), init_id, VSML_TAG_INIT),
+                                  uvec2(pc.seed_lo, pc.seed_hi));
+            vec4 c0 = vec4(trunc_normal2(r0.x), trunc_normal2(r0.y), trunc_normal2(r0.z),
+                           trunc_normal2(r0.w)) * scale;
+            vec4 c1 = vec4(trunc_normal2(r1.x), trunc_normal2(r1.y), trunc_normal2(r1.z),
+                           trunc_normal2(r1.w)) * scale;
+            c0 = zeros ? vec4(0.0) : c0;
+            c1 = zeros ? vec4(0.0) : c1;
+            imageStore(st_img, int(sb / 4 + i), vec4(0.0));
+            imageStore(st_img, int(sb / 4 + AB + i), vec4(0.0));
+            imageStore(st_img, int(sb / 4 + 2 * AB + i), vec4(0.0));
+            imageStore(st_img, int(sb / 4 + 3 * AB + i), vec4(0.0));
+            imageStore(st_img, int(sb / 4 + 4 * AB + i), c0);
+            imageStore(st_img, int(sb / 4 + 5 * AB + i), c1);
+            imageStore(st_img, int(sb / 4 + 6 * AB + i), vec4(0.0));
+            imageStore(st_img, int(sb / 4 + 7 * AB + i), vec4(0.0));
+        }
+#else
         for (uint i = tid; i < AB; i += WG) {
             float c[N];
             for (uint j = 0; j < N; j++)
@@ -144,20 +168,12 @@ void init_episode()
                         c[q * 4 + e] = trunc_normal2(r[e]) * scale;
                 }
             }
-#ifdef VSML_CPU
-            // the cpu kernel's layout (st_img): vec4 quads, h quads 0..N/4-1, c after
-            for (uint u = 0; u < N / 4; u++) {
-                imageStore(st_img, int(sb / 4 + u * AB + i), vec4(0.0));
-                imageStore(st_img, int(sb / 4 + (N / 4 + u) * AB + i),
-                           vec4(c[4 * u], c[4 * u + 1], c[4 * u + 2], c[4 * u + 3]));
-            }
-#else
             for (uint j = 0; j < N; j++) {
                 st[sb + j * AB + i] = 0.0;
                 st[sb + (N + j) * AB + i] = c[j];
             }
-#endif
         }
+#endif
         uint fo = sc_base + lk(k, VSML_LAYK_FWD), bo = sc_base + lk(k, VSML_LAYK_BWD);
         for (uint i = tid; i < A * M; i += WG)
             sc[fo + i] = 0.0;
