@@ -27,6 +27,31 @@ layout(std430, binding = 6) coherent buffer Scratch4 { vec4 sc4[]; }; // same me
 layout(std430, binding = 7) buffer Results { float res[]; }; // [R][4], global
 layout(std430, binding = 8) writeonly buffer Logits { float logits_out[]; }; // chunk
 layout(std430, binding = 9) writeonly buffer Losses { float loss_out[]; };
+// State and scratch accesses: ST/SC/SC4 read, ST_W/SC_W/SC4_W write.
+#ifdef VSML_SERIAL
+// The serial kernel's lanes are different episodes, so every access has a
+// different address per lane: on llvmpipe a buffer access is then a loop
+// over the lanes with a store-forwarding stall per float, a texel access a
+// gather. Only the invocation itself touches its episode's state and
+// scratch; it reads and writes them through the same views. (The cpu
+// kernel's scratch accesses through texel views measured no faster.)
+layout(binding = 12, r32f) uniform coherent imageBuffer st_r;
+layout(binding = 13, r32f) uniform coherent imageBuffer sc_r;
+layout(binding = 14, rgba32f) uniform coherent imageBuffer sc4_r;
+#define ST(i) imageLoad(st_r, int(i)).x
+#define ST_W(i, v) imageStore(st_r, int(i), vec4((v)))
+#define SC(i) imageLoad(sc_r, int(i)).x
+#define SC_W(i, v) imageStore(sc_r, int(i), vec4((v)))
+#define SC4(i) imageLoad(sc4_r, int(i))
+#define SC4_W(i, v) imageStore(sc4_r, int(i), (v))
+#else
+#define ST(i) st[i]
+#define ST_W(i, v) st[i] = (v)
+#define SC(i) sc[i]
+#define SC_W(i, v) sc[i] = (v)
+#define SC4(i) sc4[i]
+#define SC4_W(i, v) sc4[i] = (v)
+#endif
 
 const uint N = VSML_N, M = VSML_M, G = VSML_G;
 // VSML_SERIAL (a second build of this file): one invocation per episode,
@@ -42,7 +67,18 @@ const uint N = VSML_N, M = VSML_M, G = VSML_G;
 #ifdef VSML_PARAMS_GLOBAL
 layout(std430, binding = 0) readonly buffer Params4 { vec4 params4[]; }; // same memory
 uint wbase4;
+#ifdef VSML_SERIAL
+// Each lane of the serial kernel reads its own episode's parameters: on
+// llvmpipe a buffer load with a different address per lane is a loop over
+// the lanes with a store-forwarding stall per float, a texel fetch is one
+// 16-byte load per lane. The examples likewise.
+layout(binding = 10, rgba32f) uniform readonly imageBuffer pv_img;
+layout(binding = 11, r32f) uniform readonly imageBuffer xs_img;
+#define WV(i) imageLoad(pv_img, int(wbase4 + (i)))
+#define XS(i) imageLoad(xs_img, int(i)).x
+#else
 #define WV(i) params4[wbase4 + (i)]
+#endif
 #if defined(VSML_SERIAL) && VSML_N <= 16
 #define VSML_PRIVATE_WH
 // The recurrent block W_lstm[2M:2M+N] in private memory: read per lane from
@@ -169,16 +205,16 @@ void init_episode()
                 }
             }
             for (uint j = 0; j < N; j++) {
-                st[sb + j * AB + i] = 0.0;
-                st[sb + (N + j) * AB + i] = c[j];
+                ST_W(sb + j * AB + i, 0.0);
+                ST_W(sb + (N + j) * AB + i, c[j]);
             }
         }
 #endif
         uint fo = sc_base + lk(k, VSML_LAYK_FWD), bo = sc_base + lk(k, VSML_LAYK_BWD);
         for (uint i = tid; i < A * M; i += WG)
-            sc[fo + i] = 0.0;
+            SC_W(fo + i, 0.0);
         for (uint i = tid; i < B * M; i += WG)
-            sc[bo + i] = 0.0;
+            SC_W(bo + i, 0.0);
     }
     for (uint i = tid; i < VSML_RES_STRIDE; i += WG)
         res[(pc.ep_base + ep) * VSML_RES_STRIDE + i] = 0.0;
@@ -211,12 +247,12 @@ void inbox_terms(uint k, uint A, uint B)
                 [[unroll]] for (uint r = 0; r < 4 * CQ; r++)
                     u[r] = vec4(0.0);
                 for (uint m = 0; m < M; m++) {
-                    float msg = sc[fo + a * M + m];
+                    float msg = SC(fo + a * M + m);
                     [[unroll]] for (uint r = 0; r < 4 * CQ; r++)
                         u[r] += msg * WV((VSML_OFF_W_LSTM + m * G) / 4 + COLQ(r / CQ, ch, r % CQ));
                 }
                 [[unroll]] for (uint r = 0; r < 4 * CQ; r++)
-                    sc4[uq + a * (G / 4) + COLQ(r / CQ, ch, r % CQ)] = u[r];
+                    SC4_W(uq + a * (G / 4) + COLQ(r / CQ, ch, r % CQ), u[r]);
             }
         }
     }
@@ -226,12 +262,12 @@ void inbox_terms(uint k, uint A, uint B)
             [[unroll]] for (uint r = 0; r < 4 * CQ; r++)
                 v[r] = WV(VSML_OFF_B_LSTM / 4 + COLQ(r / CQ, ch, r % CQ));
             for (uint m = 0; m < M; m++) {
-                float msg = sc[bo + b * M + m];
+                float msg = SC(bo + b * M + m);
                 [[unroll]] for (uint r = 0; r < 4 * CQ; r++)
                     v[r] += msg * WV((VSML_OFF_W_LSTM + (M + m) * G) / 4 + COLQ(r / CQ, ch, r % CQ));
             }
             [[unroll]] for (uint r = 0; r < 4 * CQ; r++)
-                sc4[vq + b * (G / 4) + COLQ(r / CQ, ch, r % CQ)] = v[r];
+                SC4_W(vq + b * (G / 4) + COLQ(r / CQ, ch, r % CQ), v[r]);
         }
     }
     sync();
@@ -251,21 +287,25 @@ void micro_ticks(uint k, uint A, uint B, uint ex)
         uint a = i / B, b = i % B;
         vec4 h[N / 4], c[N / 4], hn[N / 4], z[4 * CQ];
         for (uint j = 0; j < N; j++) {
-            h[j >> 2][j & 3] = st[sb + j * AB + i];
-            c[j >> 2][j & 3] = st[sb + (N + j) * AB + i];
+            h[j >> 2][j & 3] = ST(sb + j * AB + i);
+            c[j >> 2][j & 3] = ST(sb + (N + j) * AB + i);
         }
+#ifdef XS
+        float x = k == 0 ? XS(ex * pc.dim + a) : 0.0;
+#else
         float x = k == 0 ? xs[ex * pc.dim + a] : 0.0;
+#endif
         for (uint tick = 0; tick < pc.micro_ticks; tick++) {
             CH_LOOP for (uint ch = 0; ch < NCH; ch++) {
                 if (k == 0) {
                     [[unroll]] for (uint r = 0; r < 4 * CQ; r++) {
                         uint q = COLQ(r / CQ, ch, r % CQ);
-                        z[r] = x * WV(VSML_OFF_W_LSTM / 4 + q) + sc4[vq + b * (G / 4) + q];
+                        z[r] = x * WV(VSML_OFF_W_LSTM / 4 + q) + SC4(vq + b * (G / 4) + q);
                     }
                 } else {
                     [[unroll]] for (uint r = 0; r < 4 * CQ; r++) {
                         uint q = COLQ(r / CQ, ch, r % CQ);
-                        z[r] = sc4[uq + a * (G / 4) + q] + sc4[vq + b * (G / 4) + q];
+                        z[r] = SC4(uq + a * (G / 4) + q) + SC4(vq + b * (G / 4) + q);
                     }
                 }
 #ifdef VSML_PRIVATE_WH
@@ -299,8 +339,8 @@ void micro_ticks(uint k, uint A, uint B, uint ex)
             h = hn;
         }
         for (uint j = 0; j < N; j++) {
-            st[sb + j * AB + i] = h[j >> 2][j & 3];
-            st[sb + (N + j) * AB + i] = c[j >> 2][j & 3];
+            ST_W(sb + j * AB + i, h[j >> 2][j & 3]);
+            ST_W(sb + (N + j) * AB + i, c[j >> 2][j & 3]);
         }
     }
     sync();
@@ -315,8 +355,8 @@ void messages(uint k, uint A, uint B)
         uint b = i / N, j = i % N;
         float s = 0.0;
         for (uint a = 0; a < A; a++)
-            s += st[sb + j * AB + a * B + b];
-        sc[hf + i] = s / float(A);
+            s += ST(sb + j * AB + a * B + b);
+        SC_W(hf + i, s / float(A));
     }
     bool need_g = k > 0;
     if (need_g) {
@@ -324,8 +364,8 @@ void messages(uint k, uint A, uint B)
             uint a = i / N, j = i % N;
             float s = 0.0;
             for (uint b = 0; b < B; b++)
-                s += st[sb + j * AB + a * B + b];
-            sc[hg + i] = s / float(B);
+                s += ST(sb + j * AB + a * B + b);
+            SC_W(hg + i, s / float(B));
         }
     }
     sync();
@@ -337,11 +377,11 @@ void messages(uint k, uint A, uint B)
             continue;
         float f = WS(VSML_OFF_B_FWD + m);
         for (uint j = 0; j < N; j++)
-            f += sc[hf + b * N + j] * WS(VSML_OFF_W_FWD + j * M + m);
+            f += SC(hf + b * N + j) * WS(VSML_OFF_W_FWD + j * M + m);
         if (last)
-            sc[dst_f + b] = 100.0 * safe_tanh(f / 100.0);
+            SC_W(dst_f + b, 100.0 * safe_tanh(f / 100.0));
         else
-            sc[dst_f + i] = f;
+            SC_W(dst_f + i, f);
     }
     if (need_g) {
         uint dst_g = sc_base + lk(k - 1, VSML_LAYK_BWD);
@@ -349,8 +389,8 @@ void messages(uint k, uint A, uint B)
             uint a = i / M, m = i % M;
             float g = WS(VSML_OFF_B_BWD + m);
             for (uint j = 0; j < N; j++)
-                g += sc[hg + a * N + j] * WS(VSML_OFF_W_BWD + j * M + m);
-            sc[dst_g + i] = g;
+                g += SC(hg + a * N + j) * WS(VSML_OFF_W_BWD + j * M + m);
+            SC_W(dst_g + i, g);
         }
     }
     sync();
@@ -405,7 +445,7 @@ void layer_update_cpu(uint k, uint ex)
 #define ZB_INIT(q) zb[q] = WU(VSML_OFF_B_LSTM / 4 + (q));
     E16(ZB_INIT)
 #define ZB_FMA(m, q) zb[q] = fma(vec4(msg), WU((VSML_OFF_W_LSTM + (M + (m)) * G) / 4 + (q)), zb[q]);
-#define ZB_ROW(m) { float msg = sc[bo + b * M + (m)]; F16(ZB_FMA, m) }
+#define ZB_ROW(m) { float msg = SC(bo + b * M + (m)); F16(ZB_FMA, m) }
     G8(ZB_ROW)
     uint n_it = (A + R - 1) / R, n_msg = k == 0 ? 0 : M;
     uint one = min(pc.micro_ticks, 1u);
@@ -427,7 +467,7 @@ void layer_update_cpu(uint k, uint ex)
 #define Z0_X(q) z0[q] = fma(vec4(x), WX(q), zb[q]);
         E16(Z0_X)
         for (uint m = 0; m < n_msg; m++) {
-            float msg = sc[fo + a * M + m];
+            float msg = SC(fo + a * M + m);
             uint wr = (VSML_OFF_W_LSTM + m * G) / 4; // uniform: one load per weight
 #define Z0_FMA(q) z0[q] = fma(vec4(msg), WU(wr + (q)), z0[q]);
             E16(Z0_FMA)
@@ -477,9 +517,9 @@ void layer_update_cpu(uint k, uint ex)
             float f = WUS(VSML_OFF_B_FWD + (m)); \
             F16(F_FMA, m) \
             if (tid < B && !last) \
-                sc[dst_f + tid * M + (m)] = f; \
+                SC_W(dst_f + tid * M + (m), f); \
             else if (tid < B && (m) == 1) \
-                sc[dst_f + tid] = 100.0 * safe_tanh(f / 100.0); }
+                SC_W(dst_f + tid, 100.0 * safe_tanh(f / 100.0)); }
         G8(F_OUT)
     }
     // G[a] = W_bwd . mean_b h[a,b] + b_bwd (not needed below layer 0)
@@ -499,7 +539,7 @@ void layer_update_cpu(uint k, uint ex)
             float g = WUS(VSML_OFF_B_BWD + (m)); \
             F16(G_FMA, m) \
             if (tid + it * WG < A) \
-                sc[dst_g + a * M + (m)] = g; }
+                SC_W(dst_g + a * M + (m), g); }
             G8(G_OUT)
         }
     }
@@ -529,10 +569,10 @@ void loss_and_error(uint t, uint label)
         uint C = pc.n_classes;
         uint yo = sc_base + lay[VSML_LAY_OUT];
         uint bo = sc_base + lk(pc.n_layers - 1, VSML_LAYK_BWD);
-        float mx = sc[yo];
+        float mx = SC(yo);
         uint arg = 0;
         for (uint b = 1; b < C; b++) {
-            float v = sc[yo + b];
+            float v = SC(yo + b);
             if (v > mx) {
                 mx = v;
                 arg = b;
@@ -540,18 +580,18 @@ void loss_and_error(uint t, uint label)
         }
         float sum = 0.0;
         for (uint b = 0; b < C; b++)
-            sum += exp(sc[yo + b] - mx);
-        float loss = log(sum) + mx - sc[yo + label];
+            sum += exp(SC(yo + b) - mx);
+        float loss = log(sum) + mx - SC(yo + label);
         bool feed = (pc.flags & VSML_FLAG_FEED_LABEL) != 0;
         for (uint b = 0; b < C; b++) {
             float y = b == label ? 1.0 : 0.0;
-            float p = exp(sc[yo + b] - mx) / sum;
-            sc[bo + b * M + 0] = p - y;
-            sc[bo + b * M + 1] = feed ? y : 0.0;
+            float p = exp(SC(yo + b) - mx) / sum;
+            SC_W(bo + b * M + 0, p - y);
+            SC_W(bo + b * M + 1, feed ? y : 0.0);
             for (uint m = 2; m < M; m++)
-                sc[bo + b * M + m] = 0.0;
+                SC_W(bo + b * M + m, 0.0);
             if ((pc.flags & VSML_FLAG_WRITE_LOGITS) != 0)
-                logits_out[(ep * pc.T + t) * C + b] = sc[yo + b];
+                logits_out[(ep * pc.T + t) * C + b] = SC(yo + b);
         }
         if ((pc.flags & VSML_FLAG_WRITE_LOSS) != 0)
             loss_out[ep * pc.T + t] = loss;
@@ -569,13 +609,13 @@ void zero_last_bwd()
 {
     uint bo = sc_base + lk(pc.n_layers - 1, VSML_LAYK_BWD);
     for (uint i = tid; i < pc.n_classes * M; i += WG)
-        sc[bo + i] = 0.0;
+        SC_W(bo + i, 0.0);
     // clear_bwd: the lower layers' inboxes too (their B is the next layer's A)
     if ((pc.flags & VSML_FLAG_CLEAR_BWD) != 0)
         for (uint k = 0; k + 1 < pc.n_layers; k++) {
             uint bk = sc_base + lk(k, VSML_LAYK_BWD), nk = lk(k, VSML_LAYK_B) * M;
             for (uint i = tid; i < nk; i += WG)
-                sc[bk + i] = 0.0;
+                SC_W(bk + i, 0.0);
         }
     sync();
 }

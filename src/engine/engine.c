@@ -23,6 +23,10 @@ _Static_assert(sizeof(struct vsml_perturb_pc) <= 128, "push constants must fit i
 _Static_assert(sizeof(struct vsml_step_pc) <= 128, "push constants must fit in 128 bytes");
 
 #define STEP_BINDINGS 10
+/* the texel views of the serial kernel (parameters, examples, state, scratch
+ * as floats and as vec4s) and of the cpu kernel (state as vec4s, examples) */
+#define SERIAL_TEXELS 5
+#define CPU_TEXELS 2
 #define DEFAULT_STEPS_PER_DISPATCH 64
 
 /* llvmpipe stops every loop of a shader invocation after 65535 iterations
@@ -41,7 +45,8 @@ struct vsml_engine {
 typedef struct chunk {
     int ep_base, n_eps;
     vk_buf state, scratch, logits, losses;
-    VkBufferView state_view; /* the cpu kernel reads the state through it */
+    VkBufferView state_view; /* the cpu (vec4s) and serial (floats) kernels' state */
+    VkBufferView scratch_view, scratch4_view; /* the serial kernel's scratch (float, vec4) */
     VkDescriptorSet set;
 } chunk;
 
@@ -53,7 +58,8 @@ struct vsml_pop {
     uint32_t state_stride, scratch_stride, param_stride;
     uint32_t layout[VSML_LAY_SIZE];
     vk_buf params, lay, x, stream, epinfo, results;
-    VkBufferView x_view; /* the cpu kernel reads the examples through it */
+    VkBufferView x_view; /* the cpu and serial kernels read the examples through it */
+    VkBufferView params_view; /* the serial kernel reads the parameters through it */
     VkDescriptorPool pool;
     VkQueryPool queries;
     int n_chunks;
@@ -301,6 +307,19 @@ static bool want_serial(const vsml_pop *pop)
            LLVMPIPE_LOOP_BUDGET;
 }
 
+/* Whether the serial kernel can run this population (NULL: yes, else why
+ * not): it reads the parameters and the examples through texel views. */
+static const char *serial_kernel_unfit(const vsml_pop *pop)
+{
+    uint64_t max = pop->eng->vk->props.limits.maxTexelBufferElements;
+    if ((uint64_t)pop->shape.P * pop->param_stride / 4 > max ||
+        (uint64_t)pop->shape.n_examples * pop->cfg.sizes[0] > max ||
+        pop->state_stride > max || pop->scratch_stride > max)
+        return "the parameter population, the example table or an episode's state exceeds "
+               "the device's texel buffer limit";
+    return NULL;
+}
+
 /* Picks the kernel, the workgroup size and the steps per dispatch. */
 static int plan_dispatch(vsml_pop *pop)
 {
@@ -371,7 +390,7 @@ static int plan_dispatch(vsml_pop *pop)
     uint32_t spec[2] = {wg, wg};
     if (pop->cpu)
         return vk_pipe_create_texel(eng->vk, &pop->step, spv_vsml_step_cpu,
-                                    sizeof(spv_vsml_step_cpu), STEP_BINDINGS, 2,
+                                    sizeof(spv_vsml_step_cpu), STEP_BINDINGS, CPU_TEXELS,
                                     sizeof(struct vsml_step_pc), spec, 2, "vsml_step_cpu");
     /* one build of vsml_step.comp per state size and kernel */
     static const struct {
@@ -390,9 +409,9 @@ static int plan_dispatch(vsml_pop *pop)
     int N = vsml_state_size(&pop->cfg);
     for (size_t i = 0; i < VSML_ARRAY_SIZE(kernels); i++)
         if (kernels[i].N == N && kernels[i].serial == pop->serial)
-            return vk_pipe_create(eng->vk, &pop->step, kernels[i].code, kernels[i].size,
-                                  STEP_BINDINGS, sizeof(struct vsml_step_pc), spec, 1,
-                                  kernels[i].name);
+            return vk_pipe_create_texel(eng->vk, &pop->step, kernels[i].code, kernels[i].size,
+                                        STEP_BINDINGS, pop->serial ? SERIAL_TEXELS : 0,
+                                        sizeof(struct vsml_step_pc), spec, 1, kernels[i].name);
     vsml_err("no %s step kernel for state size N=%d", pop->serial ? "serial" : "parallel", N);
     return -1;
 }
@@ -453,6 +472,13 @@ static int choose_kernel(vsml_pop *pop)
         return -1;
     }
     pop->serial = want_serial(pop);
+    const char *serial_unfit = pop->serial ? serial_kernel_unfit(pop) : NULL;
+    if (serial_unfit && k == VSML_KERNEL_SERIAL) {
+        vsml_err("the serial kernel cannot run this population: %s", serial_unfit);
+        return -1;
+    }
+    if (serial_unfit)
+        pop->serial = false;
     pop->cpu = k == VSML_KERNEL_CPU ||
                (k == VSML_KERNEL_AUTO && !pop->serial && !unfit &&
                 pop->eng->vk->props.deviceType == VK_PHYSICAL_DEVICE_TYPE_CPU);
@@ -482,6 +508,13 @@ static int plan_chunks(vsml_pop *pop)
         uint64_t texels = eng->vk->props.limits.maxTexelBufferElements / (pop->state_stride / 4);
         if (n > texels)
             n = texels;
+    }
+    if (pop->serial) { /* state and scratch through texel views of floats */
+        uint64_t max = eng->vk->props.limits.maxTexelBufferElements;
+        uint64_t stride = pop->state_stride > pop->scratch_stride ? pop->state_stride
+                                                                   : pop->scratch_stride;
+        if (n > max / stride)
+            n = max / stride;
     }
     pop->n_chunks = (int)((pop->R + n - 1) / n);
     pop->chunks = calloc((size_t)pop->n_chunks, sizeof(chunk));
@@ -523,6 +556,17 @@ static int create_chunk(vsml_pop *pop, chunk *c, int idx)
             return -1;
         vk_desc_write_texel(vk, c->set, &pop->step, 0, c->state_view);
         vk_desc_write_texel(vk, c->set, &pop->step, 1, pop->x_view);
+    } else if (pop->serial) {
+        if (vk_texel_view_create(vk, &c->state, VK_FORMAT_R32_SFLOAT, &c->state_view) ||
+            vk_texel_view_create(vk, &c->scratch, VK_FORMAT_R32_SFLOAT, &c->scratch_view) ||
+            vk_texel_view_create(vk, &c->scratch, VK_FORMAT_R32G32B32A32_SFLOAT,
+                                 &c->scratch4_view))
+            return -1;
+        vk_desc_write_texel(vk, c->set, &pop->step, 0, pop->params_view);
+        vk_desc_write_texel(vk, c->set, &pop->step, 1, pop->x_view);
+        vk_desc_write_texel(vk, c->set, &pop->step, 2, c->state_view);
+        vk_desc_write_texel(vk, c->set, &pop->step, 3, c->scratch_view);
+        vk_desc_write_texel(vk, c->set, &pop->step, 4, c->scratch4_view);
     }
     return 0;
 }
@@ -572,9 +616,16 @@ int vsml_pop_create(vsml_engine *eng, const vsml_model_config *cfg, const vsml_p
     if (vk_buf_write(vk, &pop->lay, 0, pop->layout, sizeof(pop->layout)) != 0)
         goto fail;
     if (vk_desc_pool_create_texel(vk, &pop->pool, pop->n_chunks, pop->n_chunks * STEP_BINDINGS,
-                                  pop->cpu ? 2 * pop->n_chunks : 0) != 0)
+                                  pop->cpu      ? CPU_TEXELS * pop->n_chunks
+                                  : pop->serial ? SERIAL_TEXELS * pop->n_chunks
+                                                : 0) != 0)
         goto fail;
-    if (pop->cpu && vk_texel_view_create(vk, &pop->x, VK_FORMAT_R32_SFLOAT, &pop->x_view) != 0)
+    if ((pop->cpu || pop->serial) &&
+        vk_texel_view_create(vk, &pop->x, VK_FORMAT_R32_SFLOAT, &pop->x_view) != 0)
+        goto fail;
+    if (pop->serial &&
+        vk_texel_view_create(vk, &pop->params, VK_FORMAT_R32G32B32A32_SFLOAT,
+                             &pop->params_view) != 0)
         goto fail;
     for (int i = 0; i < pop->n_chunks; i++)
         if (create_chunk(pop, &pop->chunks[i], i) != 0)
@@ -606,6 +657,10 @@ void vsml_pop_destroy(vsml_pop **ppop)
     for (int i = 0; pop->chunks && i < pop->n_chunks; i++) {
         if (pop->chunks[i].state_view)
             vkDestroyBufferView(vk->dev, pop->chunks[i].state_view, NULL);
+        if (pop->chunks[i].scratch_view)
+            vkDestroyBufferView(vk->dev, pop->chunks[i].scratch_view, NULL);
+        if (pop->chunks[i].scratch4_view)
+            vkDestroyBufferView(vk->dev, pop->chunks[i].scratch4_view, NULL);
         vk_buf_destroy(vk, &pop->chunks[i].state);
         vk_buf_destroy(vk, &pop->chunks[i].scratch);
         vk_buf_destroy(vk, &pop->chunks[i].logits);
@@ -623,6 +678,8 @@ void vsml_pop_destroy(vsml_pop **ppop)
         vkDestroyQueryPool(vk->dev, pop->queries, NULL);
     if (pop->x_view)
         vkDestroyBufferView(vk->dev, pop->x_view, NULL);
+    if (pop->params_view)
+        vkDestroyBufferView(vk->dev, pop->params_view, NULL);
     vk_buf *bufs[] = {&pop->params, &pop->lay, &pop->x, &pop->stream, &pop->epinfo, &pop->results};
     for (size_t i = 0; i < VSML_ARRAY_SIZE(bufs); i++)
         vk_buf_destroy(vk, bufs[i]);
