@@ -87,6 +87,7 @@ layout(binding = 11, r32f) uniform readonly imageBuffer xs_img;
 // keeps the array in memory: unrolled, it became a thousand SSA values and
 // took llvmpipe two and a half minutes to compile).
 vec4 whp[VSML_N * VSML_G / 4];
+#define WH(j, q) whp[(j) * (G / 4) + (q)]
 #endif
 #else
 // The parameter block in shared memory as vec4s (all part offsets are
@@ -125,6 +126,38 @@ shared vec4 hpart[CPU_MAX_WG * (VSML_N / 4)];
 layout(binding = 10, rgba32f) uniform coherent imageBuffer st_img;
 layout(binding = 11, r32f) uniform readonly imageBuffer xs_img;
 #endif
+
+// Written-out loops for N = 16 (the cpu kernel and the serial kernel's
+// tick): llvmpipe does not unroll [[unroll]] loops, and a parameter or
+// private-array index that is a loop variable becomes a per-lane gather, so
+// every index is made a constant by the preprocessor. The E* macros repeat
+// a statement for an index range; each loop level has its own set (a macro
+// is not expanded inside its own expansion).
+#define E4(X, a) X(a) X(a + 1) X(a + 2) X(a + 3)
+#define E16(X) E4(X, 0) E4(X, 4) E4(X, 8) E4(X, 12)
+#define F4(X, p, a) X(p, a) X(p, a + 1) X(p, a + 2) X(p, a + 3)
+#define F16(X, p) F4(X, p, 0) F4(X, p, 4) F4(X, p, 8) F4(X, p, 12)
+#define F8(X, p) F4(X, p, 0) F4(X, p, 4)
+#define G4(X, a) X(a) X(a + 1) X(a + 2) X(a + 3)
+#define G8(X) G4(X, 0) G4(X, 4)
+#define G16(X) G4(X, 0) G4(X, 4) G4(X, 8) G4(X, 12)
+#define HJ(v, j) v[(j) >> 2][(j) & 3]
+// One micro tick of a sub-LSTM, N = 16, from z0 (inbox terms), h, c and
+// the recurrent weights WH(j, q): per cell quad u, its four gate column
+// quads (each one chain of 16 FMAs), then its cells (E4(ZT_U, 0)).
+#define ZT_FMA(q, j) acc = fma(vec4(HJ(h, j)), WH(j, q), acc);
+#define ZT_COL(q) { vec4 acc = z0[q]; F16(ZT_FMA, q) z[q] = acc; }
+#define CELL(u) { \
+                vec4 ig = sigmoid(z[u] - 5.0); \
+                vec4 gg = safe_tanh(z[4 + (u)]); \
+                vec4 fg = sigmoid(z[8 + (u)] + 5.0); \
+                vec4 og = sigmoid(z[12 + (u)]); \
+                vec4 cq = fma(fg, c[u], ig * gg); \
+                if (clip) \
+                    cq = clamp(cq, -pc.clip, pc.clip); \
+                c[u] = cq; \
+                hn[u] = og * safe_tanh(cq); }
+#define ZT_U(u) { ZT_COL(u) ZT_COL(4 + (u)) ZT_COL(8 + (u)) ZT_COL(12 + (u)) CELL(u) }
 
 uint tid, WG, ep, st_base, sc_base;
 
@@ -277,6 +310,38 @@ void inbox_terms(uint k, uint A, uint B)
 // 16 cells after another: z[gt * CQ + u] holds the columns of gate gt (i, g,
 // f, o) for cells 4(ch * CQ + u) .. +3. The new h of a chunk goes to hn, so
 // that every chunk sees the old h.
+#ifdef VSML_PRIVATE_WH
+// The serial kernel for N = 16: the inbox terms once per sub-LSTM and step,
+// then the written-out tick (ZT_U), with the recurrent weights in whp.
+void micro_ticks(uint k, uint A, uint B, uint ex)
+{
+    uint AB = A * B;
+    uint sb = st_base + lk(k, VSML_LAYK_STATE);
+    uint uq = (sc_base + lay[VSML_LAY_U]) / 4, vq = (sc_base + lay[VSML_LAY_V]) / 4;
+    bool clip = (pc.flags & VSML_FLAG_CLIP) != 0;
+    uint n_u = k == 0 ? 0u : 1u;
+    for (uint i = tid; i < AB; i += WG) {
+        uint a = i / B, b = i % B;
+        vec4 h[4], c[4], hn[4], z0[16], z[16];
+#define LD_HC(j) HJ(h, j) = ST(sb + (j) * AB + i); HJ(c, j) = ST(sb + (N + (j)) * AB + i);
+        E16(LD_HC)
+        float x = k == 0 ? XS(ex * pc.dim + min(a, pc.dim - 1)) : 0.0;
+#define Z0_XV(q) z0[q] = fma(vec4(x), WV(VSML_OFF_W_LSTM / 4 + (q)), SC4(vq + b * (G / 4) + (q)));
+        E16(Z0_XV)
+        // U[a] above layer 0 (a loop, not an if: llvmpipe runs both sides of an if)
+        for (uint o = 0; o < n_u; o++) {
+#define Z0_U(q) z0[q] += SC4(uq + a * (G / 4) + (q));
+            E16(Z0_U)
+        }
+        for (uint tick = 0; tick < pc.micro_ticks; tick++) {
+            E4(ZT_U, 0)
+            h = hn;
+        }
+#define ST_HC(j) ST_W(sb + (j) * AB + i, HJ(h, j)); ST_W(sb + (N + (j)) * AB + i, HJ(c, j));
+        E16(ST_HC)
+    }
+}
+#else
 void micro_ticks(uint k, uint A, uint B, uint ex)
 {
     uint AB = A * B;
@@ -308,13 +373,6 @@ void micro_ticks(uint k, uint A, uint B, uint ex)
                         z[r] = SC4(uq + a * (G / 4) + q) + SC4(vq + b * (G / 4) + q);
                     }
                 }
-#ifdef VSML_PRIVATE_WH
-                [[unroll]] for (uint j = 0; j < N; j++) {
-                    float hj = h[j >> 2][j & 3];
-                    [[unroll]] for (uint r = 0; r < 4 * CQ; r++)
-                        z[r] += hj * whp[j * (G / 4) + COLQ(r / CQ, ch, r % CQ)];
-                }
-#else
                 // kept as a loop: fully unrolled, this body takes llvmpipe minutes to compile
                 for (uint j = 0; j < N; j++) {
                     float hj = h[j >> 2][j & 3];
@@ -322,7 +380,6 @@ void micro_ticks(uint k, uint A, uint B, uint ex)
                     [[unroll]] for (uint r = 0; r < 4 * CQ; r++)
                         z[r] += hj * WV(wr + COLQ(r / CQ, ch, r % CQ));
                 }
-#endif
                 [[unroll]] for (uint u = 0; u < CQ; u++) {
                     uint q = ch * CQ + u;
                     vec4 ig = sigmoid(z[u] - 5.0);
@@ -345,6 +402,7 @@ void micro_ticks(uint k, uint A, uint B, uint ex)
     }
     sync();
 }
+#endif
 // F[b] = W_fwd . mean_a h[a,b] + b_fwd; G[a] = W_bwd . mean_b h[a,b] + b_bwd.
 void messages(uint k, uint A, uint B)
 {
@@ -404,15 +462,6 @@ void messages(uint k, uint A, uint B)
 // gather), so that every index is a constant. The E* macros repeat a
 // statement for an index range; each loop level has its own set (a macro is
 // not expanded inside its own expansion).
-#define E4(X, a) X(a) X(a + 1) X(a + 2) X(a + 3)
-#define E16(X) E4(X, 0) E4(X, 4) E4(X, 8) E4(X, 12)
-#define F4(X, p, a) X(p, a) X(p, a + 1) X(p, a + 2) X(p, a + 3)
-#define F16(X, p) F4(X, p, 0) F4(X, p, 4) F4(X, p, 8) F4(X, p, 12)
-#define F8(X, p) F4(X, p, 0) F4(X, p, 4)
-#define G4(X, a) X(a) X(a + 1) X(a + 2) X(a + 3)
-#define G8(X) G4(X, 0) G4(X, 4)
-#define G16(X) G4(X, 0) G4(X, 4) G4(X, 8) G4(X, 12)
-#define HJ(v, j) v[(j) >> 2][(j) & 3]
 #if VSML_N != 16 || VSML_M != 8
 #error "the CPU kernel is written out for N = 16 and M = 8"
 #endif
@@ -448,7 +497,6 @@ void layer_update_cpu(uint k, uint ex)
 #define ZB_ROW(m) { float msg = SC(bo + b * M + (m)); F16(ZB_FMA, m) }
     G8(ZB_ROW)
     uint n_it = (A + R - 1) / R, n_msg = k == 0 ? 0 : M;
-    uint one = min(pc.micro_ticks, 1u);
     for (uint it = 0; it < n_it; it++) {
         uint a = tid / B + it * R;
         bool live = working && a < A;
@@ -473,20 +521,6 @@ void layer_update_cpu(uint k, uint ex)
             E16(Z0_FMA)
         }
         for (uint tick = 0; tick < pc.micro_ticks; tick++) {
-            // column quad by column quad: 4 accumulators live, h and W read
-#define ZT_FMA(q, j) acc = fma(vec4(HJ(h, j)), WH(j, q), acc);
-#define ZT_COL(q) { vec4 acc = z0[q]; F16(ZT_FMA, q) z[q] = acc; }
-#define CELL(u) { \
-                vec4 ig = sigmoid(z[u] - 5.0); \
-                vec4 gg = safe_tanh(z[4 + (u)]); \
-                vec4 fg = sigmoid(z[8 + (u)] + 5.0); \
-                vec4 og = sigmoid(z[12 + (u)]); \
-                vec4 cq = fma(fg, c[u], ig * gg); \
-                if (clip) \
-                    cq = clamp(cq, -pc.clip, pc.clip); \
-                c[u] = cq; \
-                hn[u] = og * safe_tanh(cq); }
-#define ZT_U(u) for (uint o = 0; o < one; o++) { ZT_COL(u) ZT_COL(4 + (u)) ZT_COL(8 + (u)) ZT_COL(12 + (u)) CELL(u) }
             E4(ZT_U, 0)
             h = hn;
         }

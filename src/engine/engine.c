@@ -248,13 +248,12 @@ static double loop_iters_per_step_cpu(const vsml_model_config *cfg, double wg)
         double A = cfg->sizes[k], B = cfg->sizes[k + 1], R = floor(wg / B);
         /* A loop of n iterations counts n + 1 (llvmpipe runs a last masked
          * pass). Per round of inputs: the round loop, the message loop (no
-         * iterations at layer 0), the micro tick loop and in each tick the
-         * four one-iteration loops that keep llvmpipe's instruction
-         * scheduler to one cell quad at a time (measured: 784x10 with two
-         * micro ticks fails at 20 steps per dispatch, passes at 19; this
-         * count allows 16). */
+         * iterations at layer 0) and the micro tick loop. (Checked with four
+         * more one-iteration loops per tick: 784x10 with two micro ticks
+         * failed at 20 steps per dispatch and passed at 19; this count then
+         * allowed 16.) */
         double per = 6.0 + 2.0 * R +
-                     cdiv(A, R) * (4.0 + (k > 0 ? M + 1.0 : 1.0) + 9.0 * cfg->micro_ticks);
+                     cdiv(A, R) * (4.0 + (k > 0 ? M + 1.0 : 1.0) + cfg->micro_ticks + 1.0);
         if (k > 0)
             per += (cdiv(A, wg) + 1.0) * (B + 2.0);
         it += sweeps * per;
