@@ -35,11 +35,17 @@ layout(std430, binding = 9) writeonly buffer Losses { float loss_out[]; };
 // gather. Only the invocation itself touches its episode's state and
 // scratch; it reads and writes them through the same views. (The cpu
 // kernel's scratch accesses through texel views measured no faster.)
+#if VSML_N <= 16
+// N = 16: the state as vec4 quads, the cpu kernel's layout (st_img below)
+#define VSML_QUAD_STATE
+layout(binding = 12, rgba32f) uniform coherent imageBuffer st_img;
+#else
 layout(binding = 12, r32f) uniform coherent imageBuffer st_r;
-layout(binding = 13, r32f) uniform coherent imageBuffer sc_r;
-layout(binding = 14, rgba32f) uniform coherent imageBuffer sc4_r;
 #define ST(i) imageLoad(st_r, int(i)).x
 #define ST_W(i, v) imageStore(st_r, int(i), vec4((v)))
+#endif
+layout(binding = 13, r32f) uniform coherent imageBuffer sc_r;
+layout(binding = 14, rgba32f) uniform coherent imageBuffer sc4_r;
 #define SC(i) imageLoad(sc_r, int(i)).x
 #define SC_W(i, v) imageStore(sc_r, int(i), vec4((v)))
 #define SC4(i) imageLoad(sc4_r, int(i))
@@ -123,6 +129,7 @@ shared vec4 hpart[CPU_MAX_WG * (VSML_N / 4)];
 // layer at texel sb / 4 + q * AB + i: llvmpipe reads and writes an image
 // texel per lane in one go, where a buffer access is a loop over the lanes
 // for every float. The examples (binding 2) likewise.
+#define VSML_QUAD_STATE
 layout(binding = 10, rgba32f) uniform coherent imageBuffer st_img;
 layout(binding = 11, r32f) uniform readonly imageBuffer xs_img;
 #endif
@@ -200,7 +207,7 @@ void init_episode()
         uint sb = st_base + lk(k, VSML_LAYK_STATE);
         float scale = inversesqrt(float(A));
         bool zeros = (pc.flags & VSML_FLAG_INIT_ZEROS) != 0;
-#ifdef VSML_CPU
+#ifdef VSML_QUAD_STATE
         // the cpu kernel's layout (st_img): vec4 quads, h quads 0..N/4-1, c
         // after; the same numbers as below, with constant indices (a private
         // array with variable indices is a loop over the lanes in llvmpipe)
@@ -323,8 +330,9 @@ void micro_ticks(uint k, uint A, uint B, uint ex)
     for (uint i = tid; i < AB; i += WG) {
         uint a = i / B, b = i % B;
         vec4 h[4], c[4], hn[4], z0[16], z[16];
-#define LD_HC(j) HJ(h, j) = ST(sb + (j) * AB + i); HJ(c, j) = ST(sb + (N + (j)) * AB + i);
-        E16(LD_HC)
+#define LD_HC(u) h[u] = imageLoad(st_img, int(sb / 4 + (u) * AB + i)); \
+                  c[u] = imageLoad(st_img, int(sb / 4 + (4 + (u)) * AB + i));
+        E4(LD_HC, 0)
         float x = k == 0 ? XS(ex * pc.dim + min(a, pc.dim - 1)) : 0.0;
 #define Z0_XV(q) z0[q] = fma(vec4(x), WV(VSML_OFF_W_LSTM / 4 + (q)), SC4(vq + b * (G / 4) + (q)));
         E16(Z0_XV)
@@ -337,8 +345,9 @@ void micro_ticks(uint k, uint A, uint B, uint ex)
             E4(ZT_U, 0)
             h = hn;
         }
-#define ST_HC(j) ST_W(sb + (j) * AB + i, HJ(h, j)); ST_W(sb + (N + (j)) * AB + i, HJ(c, j));
-        E16(ST_HC)
+#define ST_HC(u) imageStore(st_img, int(sb / 4 + (u) * AB + i), h[u]); \
+                  imageStore(st_img, int(sb / 4 + (4 + (u)) * AB + i), c[u]);
+        E4(ST_HC, 0)
     }
 }
 #else
@@ -404,6 +413,12 @@ void micro_ticks(uint k, uint A, uint B, uint ex)
 }
 #endif
 // F[b] = W_fwd . mean_a h[a,b] + b_fwd; G[a] = W_bwd . mean_b h[a,b] + b_bwd.
+// STH(j, i): float j of sub-LSTM i's state in layer sb (h for j < N).
+#ifdef VSML_QUAD_STATE
+#define STH(j, i) imageLoad(st_img, int(sb / 4 + ((j) >> 2) * AB + (i)))[(j) & 3]
+#else
+#define STH(j, i) ST(sb + (j) * AB + (i))
+#endif
 void messages(uint k, uint A, uint B)
 {
     uint AB = A * B;
@@ -413,7 +428,7 @@ void messages(uint k, uint A, uint B)
         uint b = i / N, j = i % N;
         float s = 0.0;
         for (uint a = 0; a < A; a++)
-            s += ST(sb + j * AB + a * B + b);
+            s += STH(j, a * B + b);
         SC_W(hf + i, s / float(A));
     }
     bool need_g = k > 0;
@@ -422,7 +437,7 @@ void messages(uint k, uint A, uint B)
             uint a = i / N, j = i % N;
             float s = 0.0;
             for (uint b = 0; b < B; b++)
-                s += ST(sb + j * AB + a * B + b);
+                s += STH(j, a * B + b);
             SC_W(hg + i, s / float(B));
         }
     }

@@ -45,7 +45,7 @@ struct vsml_engine {
 typedef struct chunk {
     int ep_base, n_eps;
     vk_buf state, scratch, logits, losses;
-    VkBufferView state_view; /* the cpu (vec4s) and serial (floats) kernels' state */
+    VkBufferView state_view; /* the cpu and serial kernels' state (vec4s; serial N > 16: floats) */
     VkBufferView scratch_view, scratch4_view; /* the serial kernel's scratch (float, vec4) */
     VkDescriptorSet set;
 } chunk;
@@ -556,7 +556,10 @@ static int create_chunk(vsml_pop *pop, chunk *c, int idx)
         vk_desc_write_texel(vk, c->set, &pop->step, 0, c->state_view);
         vk_desc_write_texel(vk, c->set, &pop->step, 1, pop->x_view);
     } else if (pop->serial) {
-        if (vk_texel_view_create(vk, &c->state, VK_FORMAT_R32_SFLOAT, &c->state_view) ||
+        /* N = 16: the state as vec4 quads (the cpu kernel's layout), else floats */
+        VkFormat sf = vsml_state_size(&pop->cfg) <= 16 ? VK_FORMAT_R32G32B32A32_SFLOAT
+                                                       : VK_FORMAT_R32_SFLOAT;
+        if (vk_texel_view_create(vk, &c->state, sf, &c->state_view) ||
             vk_texel_view_create(vk, &c->scratch, VK_FORMAT_R32_SFLOAT, &c->scratch_view) ||
             vk_texel_view_create(vk, &c->scratch, VK_FORMAT_R32G32B32A32_SFLOAT,
                                  &c->scratch4_view))
