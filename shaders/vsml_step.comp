@@ -470,13 +470,9 @@ void messages(uint k, uint A, uint B)
 }
 
 #ifdef VSML_CPU
-// One layer update (inbox terms, micro ticks, messages) of the CPU kernel.
-// Every loop that indexes the parameters or a private array is unrolled by
-// the preprocessor (llvmpipe does not unroll [[unroll]] loops: a parameter
-// index or private-array index that is a loop variable becomes a per-lane
-// gather), so that every index is a constant. The E* macros repeat a
-// statement for an index range; each loop level has its own set (a macro is
-// not expanded inside its own expansion).
+// One layer update (inbox terms, micro ticks, messages) of the CPU kernel,
+// its loops over parameters and private arrays written out with the E*/F*/G*
+// macros above.
 #if VSML_N != 16 || VSML_M != 8
 #error "the CPU kernel is written out for N = 16 and M = 8"
 #endif
