@@ -74,5 +74,25 @@ fi
 expect_fail "NaN fitness, on_nonfinite = stop" "step 0: non-finite fitness in 1 pair(s), first pair 3; stopping" \
     env VSML_FAULT=nan@3 "$exe" train --config "$tmp/tiny.cfg" --set on_nonfinite=stop \
     --run "$tmp/nanstop" --steps 3
+
+# a device at the spec's minimum texel buffer size (65536): the serial and
+# cpu kernels read through texel views, so a forced kernel that does not fit
+# is one error, and the automatic choice falls back to the parallel kernel
+expect_fail "serial kernel beyond the texel limit" "serial kernel cannot run this population" \
+    env VSML_FAULT=small_texels "$exe" rollout --kernel serial --dataset random \
+    --input-dim 784 --layers 784,10 --steps 2
+expect_fail "cpu kernel beyond the texel limit" "cpu kernel cannot run this network" \
+    env VSML_FAULT=small_texels "$exe" rollout --kernel cpu --dataset random \
+    --input-dim 784 --layers 784,20,10 --steps 2
+VSML_FAULT=small_texels timeout 600 "$exe" -v rollout --dataset random --input-dim 784 \
+    --layers 784,20,10 --steps 2 --reference > "$tmp/out" 2> "$tmp/err"
+rc=$?
+err=$(sed -n 's/^device vs reference: max logit error \([^ ]*\) .*/\1/p' "$tmp/out")
+if [ $rc -eq 0 ] && grep -q "debug: parallel kernel" "$tmp/err" &&
+   python3 -c "import sys; sys.exit(not float('$err') < 1e-4)" 2>/dev/null; then
+    ok "automatic kernel beyond the texel limit: parallel kernel, logit error $err"
+else
+    fail "automatic kernel beyond the texel limit (exit $rc, error '$err')"; cat "$tmp/out" "$tmp/err"
+fi
 [ $fails -eq 0 ] && echo "all passed" || echo "$fails failure(s)"
 [ $fails -eq 0 ]

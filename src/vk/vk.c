@@ -31,7 +31,8 @@ const char *vk_result_str(VkResult r)
  * VK_ERROR_DEVICE_LOST), oom (a device memory allocation reports
  * VK_ERROR_OUT_OF_DEVICE_MEMORY), hang (a submission never completes, so
  * the fence wait runs into its timeout), no_extension (the instance lacks
- * every optional extension and layer: validation cannot be enabled). */
+ * every optional extension and layer: validation cannot be enabled),
+ * small_texels (maxTexelBufferElements is the spec's minimum, 65536). */
 static bool fault(const char *kind)
 {
     static int count;
@@ -345,6 +346,8 @@ int vk_ctx_create(vk_ctx **out, const vk_ctx_params *params)
         pick_device(ctx, want, params) != 0)
         goto error;
     vkGetPhysicalDeviceProperties(ctx->phys, &ctx->props);
+    if (fault("small_texels")) /* a device at the spec's minimum */
+        ctx->props.limits.maxTexelBufferElements = 65536;
     vkGetPhysicalDeviceMemoryProperties(ctx->phys, &ctx->mem);
     VkPhysicalDeviceSubgroupProperties sg = {
         .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SUBGROUP_PROPERTIES};
