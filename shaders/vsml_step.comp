@@ -165,6 +165,12 @@ layout(binding = 11, r32f) uniform readonly imageBuffer xs_img;
                 c[u] = cq; \
                 hn[u] = og * safe_tanh(cq); }
 #define ZT_U(u) { ZT_COL(u) ZT_COL(4 + (u)) ZT_COL(8 + (u)) ZT_COL(12 + (u)) CELL(u) }
+// Sub-LSTM i's state in the quad layout (st_img, texel sb / 4 + q * AB + i):
+// h in quads 0..3, c in quads 4..7 (E4(LOAD_HC, 0), E4(STORE_HC, 0)).
+#define LOAD_HC(u) h[u] = imageLoad(st_img, int(sb / 4 + (u) * AB + i)); \
+                   c[u] = imageLoad(st_img, int(sb / 4 + (4 + (u)) * AB + i));
+#define STORE_HC(u) imageStore(st_img, int(sb / 4 + (u) * AB + i), h[u]); \
+                    imageStore(st_img, int(sb / 4 + (4 + (u)) * AB + i), c[u]);
 
 uint tid, WG, ep, st_base, sc_base;
 
@@ -330,9 +336,7 @@ void micro_ticks(uint k, uint A, uint B, uint ex)
     for (uint i = tid; i < AB; i += WG) {
         uint a = i / B, b = i % B;
         vec4 h[4], c[4], hn[4], z0[16], z[16];
-#define LD_HC(u) h[u] = imageLoad(st_img, int(sb / 4 + (u) * AB + i)); \
-                  c[u] = imageLoad(st_img, int(sb / 4 + (4 + (u)) * AB + i));
-        E4(LD_HC, 0)
+        E4(LOAD_HC, 0)
         float x = k == 0 ? XS(ex * pc.dim + min(a, pc.dim - 1)) : 0.0;
 #define Z0_XV(q) z0[q] = fma(vec4(x), WV(VSML_OFF_W_LSTM / 4 + (q)), SC4(vq + b * (G / 4) + (q)));
         E16(Z0_XV)
@@ -345,9 +349,7 @@ void micro_ticks(uint k, uint A, uint B, uint ex)
             E4(ZT_U, 0)
             h = hn;
         }
-#define ST_HC(u) imageStore(st_img, int(sb / 4 + (u) * AB + i), h[u]); \
-                  imageStore(st_img, int(sb / 4 + (4 + (u)) * AB + i), c[u]);
-        E4(ST_HC, 0)
+        E4(STORE_HC, 0)
     }
 }
 #else
@@ -514,8 +516,6 @@ void layer_update_cpu(uint k, uint ex)
         a = live ? a : 0;
         uint i = a * B + b;
         vec4 h[4], c[4], hn[4], z0[16], z[16];
-#define LOAD_HC(u) h[u] = imageLoad(st_img, int(sb / 4 + (u) * AB + i)); \
-                   c[u] = imageLoad(st_img, int(sb / 4 + (4 + (u)) * AB + i));
         E4(LOAD_HC, 0)
         // U[a]: layer 0's inbox is [x_a, 0, ...]. llvmpipe runs both sides
         // of an if (masked), even when the condition is uniform, so the
@@ -536,8 +536,6 @@ void layer_update_cpu(uint k, uint ex)
             h = hn;
         }
         if (live) {
-#define STORE_HC(u) imageStore(st_img, int(sb / 4 + (u) * AB + i), h[u]); \
-                    imageStore(st_img, int(sb / 4 + (4 + (u)) * AB + i), c[u]);
             E4(STORE_HC, 0)
 #define HS_ADD(u) hs[u] += h[u];
             E4(HS_ADD, 0)

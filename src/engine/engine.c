@@ -247,11 +247,8 @@ static double loop_iters_per_step_cpu(const vsml_model_config *cfg, double wg)
     for (int k = 0; k < cfg->n_layers; k++) {
         double A = cfg->sizes[k], B = cfg->sizes[k + 1], R = floor(wg / B);
         /* A loop of n iterations counts n + 1 (llvmpipe runs a last masked
-         * pass). Per round of inputs: the round loop, the message loop (no
-         * iterations at layer 0) and the micro tick loop. (Checked with four
-         * more one-iteration loops per tick: 784x10 with two micro ticks
-         * failed at 20 steps per dispatch and passed at 19; this count then
-         * allowed 16.) */
+         * pass; measured). Per round of inputs: the round loop, the message
+         * loop (no iterations at layer 0) and the micro tick loop. */
         double per = 6.0 + 2.0 * R +
                      cdiv(A, R) * (4.0 + (k > 0 ? M + 1.0 : 1.0) + cfg->micro_ticks + 1.0);
         if (k > 0)
@@ -503,18 +500,15 @@ static int plan_chunks(vsml_pop *pop)
         n = (uint64_t)eng->params.max_chunk_episodes;
     if (n > (uint64_t)pop->R)
         n = (uint64_t)pop->R;
-    if (pop->cpu) { /* the state is read through a texel buffer view of vec4s */
-        uint64_t texels = eng->vk->props.limits.maxTexelBufferElements / (pop->state_stride / 4);
-        if (n > texels)
-            n = texels;
-    }
-    if (pop->serial) { /* state and scratch through texel views of floats */
-        uint64_t max = eng->vk->props.limits.maxTexelBufferElements;
-        uint64_t stride = pop->state_stride > pop->scratch_stride ? pop->state_stride
-                                                                   : pop->scratch_stride;
-        if (n > max / stride)
-            n = max / stride;
-    }
+    /* the cpu kernel views the state as vec4s, the serial kernel the state
+     * and the scratch (as floats at most): a chunk's views must fit */
+    uint64_t texels = 0;
+    if (pop->cpu)
+        texels = pop->state_stride / 4;
+    else if (pop->serial)
+        texels = pop->state_stride > pop->scratch_stride ? pop->state_stride : pop->scratch_stride;
+    if (texels && n > eng->vk->props.limits.maxTexelBufferElements / texels)
+        n = eng->vk->props.limits.maxTexelBufferElements / texels;
     pop->n_chunks = (int)((pop->R + n - 1) / n);
     pop->chunks = calloc((size_t)pop->n_chunks, sizeof(chunk));
     if (!pop->chunks) {
