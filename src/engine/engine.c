@@ -240,14 +240,15 @@ static double loop_iters_init(const vsml_model_config *cfg, double wg)
 }
 
 /* The CPU kernel: invocation tid serves output b = tid % B of a layer and
- * the inputs a = tid / B + n * (wg / B). */
+ * the inputs a = (tid / B) * n + i, i < n = cdiv(A, wg / B). */
 static double loop_iters_per_step_cpu(const vsml_model_config *cfg, double wg)
 {
     double it = 1.0, sweeps = cfg->backward_pass ? 2.0 : 1.0, M = VSML_M;
     for (int k = 0; k < cfg->n_layers; k++) {
         double A = cfg->sizes[k], B = cfg->sizes[k + 1], R = floor(wg / B);
-        /* A loop of n iterations counts n + 1 (llvmpipe runs a last masked
-         * pass; measured). Per round of inputs: the round loop, the message
+        /* A for loop of n iterations counts n + 1 (llvmpipe runs a last
+         * masked pass; measured), a do-while n; counted here as for loops
+         * (an upper bound). Per round of inputs: the round loop, the message
          * loop (no iterations at layer 0) and the micro tick loop. */
         double per = 6.0 + 2.0 * R +
                      cdiv(A, R) * (4.0 + (k > 0 ? M + 1.0 : 1.0) + cfg->micro_ticks + 1.0);
