@@ -337,7 +337,8 @@ void micro_ticks(uint k, uint A, uint B, uint ex)
     uint uq = (sc_base + lay[VSML_LAY_U]) / 4, vq = (sc_base + lay[VSML_LAY_V]) / 4;
     bool clip = (pc.flags & VSML_FLAG_CLIP) != 0;
     uint n_u = k == 0 ? 0u : 1u;
-    for (uint i = tid; i < AB; i += WG) {
+    uint i = 0; // this kernel's tid; a do-while as below
+    do {
         uint a = i / B, b = i % B;
         vec4 h[4], c[4], hn[4], z0[16], z[16];
         E4(LOAD_HC, 0)
@@ -358,7 +359,8 @@ void micro_ticks(uint k, uint A, uint B, uint ex)
             tick++;
         } while (tick < pc.micro_ticks);
         E4(STORE_HC, 0)
-    }
+        i++;
+    } while (i < AB);
 }
 #else
 void micro_ticks(uint k, uint A, uint B, uint ex)

@@ -50,7 +50,7 @@ static int ref_params(refnet *r, double **p)
  * gradients of every parameter in flat order go to g. Returns the loss. */
 static double ref_grad(refnet *r, const double *x, int label, double *y, double *g)
 {
-    double h[HID], z[OUT], p[OUT], dz[OUT];
+    double h[HID] = {0}, z[OUT], p[OUT], dz[OUT]; /* h: set when hidden (-O3 warns) */
     if (r->hidden) {
         for (int j = 0; j < HID; j++) {
             double s = r->b1[j];

@@ -16,6 +16,7 @@
 #include "vsml/log.h"
 #include "vsml/util.h"
 #include "vsml_config.h"
+#include "vsml_git.h"
 
 #define MAX_POPS 16
 #define MAX_RESULTS 32

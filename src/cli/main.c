@@ -5,6 +5,7 @@
 #include "vk/vk.h"
 #include "vsml/log.h"
 #include "vsml_config.h"
+#include "vsml_git.h"
 
 static void usage(FILE *f)
 {

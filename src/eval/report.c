@@ -10,6 +10,7 @@
 #include "vsml/log.h"
 #include "vsml/util.h"
 #include "vsml_config.h"
+#include "vsml_git.h"
 
 /* ---- a growable string ---- */
 
