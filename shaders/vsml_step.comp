@@ -132,6 +132,7 @@ shared vec4 hpart[CPU_MAX_WG * (VSML_N / 4)];
 #define VSML_QUAD_STATE
 layout(binding = 10, rgba32f) uniform coherent imageBuffer st_img;
 layout(binding = 11, r32f) uniform readonly imageBuffer xs_img;
+layout(binding = 12, rgba32f) uniform readonly imageBuffer pv_img; // the parameters
 #endif
 
 // Written-out loops for N = 16 (the cpu kernel and the serial kernel's
@@ -497,18 +498,27 @@ void messages(uint k, uint A, uint B)
 void load_whv()
 {
     for (uint q = 0; q < N * (G / 4); q++)
-        whv[q] = WV((VSML_OFF_W_LSTM + 2 * M * G) / 4 + q);
+        whv[q] = imageLoad(pv_img, int(wbase4 + (VSML_OFF_W_LSTM + 2 * M * G) / 4 + q));
     for (uint q = 0; q < G / 4; q++)
-        WX(q) = WV(VSML_OFF_W_LSTM / 4 + q);
+        WX(q) = imageLoad(pv_img, int(wbase4 + VSML_OFF_W_LSTM / 4 + q));
 }
 
-void layer_update_cpu(uint k, uint ex)
+// Workgroup w of S runs the micro ticks of the inputs a_lo <= a < a_hi (all
+// of them if S = 1) when `ticks`, and the messages when `reduce` (split = 1:
+// both, from the workgroup's sums of h; split > 1: phase 0, S = split,
+// writes the workgroup's sums to VSML_LAY_HP, phase 1 adds them up). An if
+// with no else: llvmpipe runs its body once either way (masked when the
+// condition is false), a for loop of one iteration twice.
+void layer_update_cpu(uint k, uint ex, uint w, uint S, bool ticks, bool reduce)
 {
     uint A = lk(k, VSML_LAYK_A), B = lk(k, VSML_LAYK_B), AB = A * B;
     uint R = WG / B; // invocations per output b (the engine ensures WG >= B)
+    uint a_len = (A + S - 1) / S, a_lo = min(w * a_len, A), a_hi = min(a_lo + a_len, A);
+    uint hp = sc_base + lay[VSML_LAY_HP];
     uint sb = st_base + lk(k, VSML_LAYK_STATE);
     uint fo = sc_base + lk(k, VSML_LAYK_FWD), bo = sc_base + lk(k, VSML_LAYK_BWD);
     bool clip = (pc.flags & VSML_FLAG_CLIP) != 0;
+    if (ticks) {
     vec4 hs[4] = vec4[4](vec4(0.0), vec4(0.0), vec4(0.0), vec4(0.0));
     // Lanes without work compute on clamped indices and do not store (the
     // control flow of a subgroup stays uniform).
@@ -524,11 +534,11 @@ void layer_update_cpu(uint k, uint ex)
     // invocation tid serves the inputs a = (tid / B) * n_it + it: a subgroup
     // walks the state in address order (measured 8% faster than a = tid / B
     // + it * R, whose subgroups each touch every R-th texel)
-    uint n_it = (A + R - 1) / R, n_msg = k == 0 ? 0 : M;
+    uint n_it = (a_hi - a_lo + R - 1) / R, n_msg = k == 0 ? 0 : M;
     uint it = 0;
-    do { // a do-while: no masked pass after the last iteration (n_it >= 1)
-        uint a = (tid / B) * n_it + it;
-        bool live = working && a < A;
+    do { // a do-while: no masked pass after the last iteration
+        uint a = a_lo + (tid / B) * n_it + it;
+        bool live = working && a < a_hi;
         a = live ? a : 0;
         uint i = a * B + b;
         vec4 h[4], c[4], hn[4], z0[16], z[16];
@@ -565,14 +575,51 @@ void layer_update_cpu(uint k, uint ex)
 #define HPART(u) hpart[tid * 4 + (u)] = hs[u];
     E4(HPART, 0)
     sync();
-    // F[b] = W_fwd . mean_a h[a,b] + b_fwd from the R partial sums of b
+    // S > 1: the workgroup's sums of h over its a, for phase 1
+    if (S > 1 && tid < B) {
+        vec4 hw[4] = vec4[4](vec4(0.0), vec4(0.0), vec4(0.0), vec4(0.0));
+        for (uint r = 0; r < R; r++) {
+#define HW_ADD(u) hw[u] += hpart[(r * B + tid) * 4 + (u)];
+            E4(HW_ADD, 0)
+        }
+#define HW_ST(j) SC_W(hp + (w * B + tid) * N + (j), HJ(hw, j));
+        E16(HW_ST)
+    }
+    // G[a] = W_bwd . mean_b h[a,b] + b_bwd (not needed below layer 0)
+    if (k > 0) {
+        uint dst_g = sc_base + lk(k - 1, VSML_LAYK_BWD);
+        float inv = 1.0 / float(B);
+        uint n_ga = (a_hi - a_lo + WG - 1) / WG;
+        for (uint it = 0; it < n_ga; it++) {
+            uint a = min(a_lo + tid + it * WG, A - 1);
+            vec4 hg[4] = vec4[4](vec4(0.0), vec4(0.0), vec4(0.0), vec4(0.0));
+            for (uint b2 = 0; b2 < B; b2++) {
+#define HG_ADD(u) hg[u] += imageLoad(st_img, int(sb / 4 + (u) * AB + a * B + b2));
+                E4(HG_ADD, 0)
+            }
+#define G_FMA(m, j) g += HJ(hg, j) * inv * WUS(VSML_OFF_W_BWD + (j) * M + (m));
+#define G_OUT(m) { \
+            float g = WUS(VSML_OFF_B_BWD + (m)); \
+            F16(G_FMA, m) \
+            if (a_lo + tid + it * WG < a_hi) \
+                SC_W(dst_g + a * M + (m), g); }
+            G8(G_OUT)
+        }
+    }
+    }
+    // F[b] = W_fwd . mean_a h[a,b] + b_fwd from the partial sums of b: the R
+    // invocations' (S = 1) or the S workgroups' (S > 1)
     bool last = k + 1 == pc.n_layers;
-    {
+    if (reduce) {
         uint bb = min(tid, B - 1);
         vec4 hf[4] = vec4[4](vec4(0.0), vec4(0.0), vec4(0.0), vec4(0.0));
-        for (uint r = 0; r < R; r++) {
+        for (uint r = 0; r < (pc.split > 1 ? 0 : R); r++) {
 #define HF_ADD(u) hf[u] += hpart[(r * B + bb) * 4 + (u)];
             E4(HF_ADD, 0)
+        }
+        for (uint w2 = 0; w2 < (pc.split > 1 ? pc.split : 0); w2++) {
+#define HF_HP(j) HJ(hf, j) += SC(hp + (w2 * B + bb) * N + (j));
+            E16(HF_HP)
         }
         float inv = 1.0 / float(A);
         uint dst_f = last ? sc_base + lay[VSML_LAY_OUT] : sc_base + lk(k + 1, VSML_LAYK_FWD);
@@ -586,35 +633,14 @@ void layer_update_cpu(uint k, uint ex)
                 SC_W(dst_f + tid, 100.0 * safe_tanh(f / 100.0)); }
         G8(F_OUT)
     }
-    // G[a] = W_bwd . mean_b h[a,b] + b_bwd (not needed below layer 0)
-    if (k > 0) {
-        uint dst_g = sc_base + lk(k - 1, VSML_LAYK_BWD);
-        float inv = 1.0 / float(B);
-        uint n_ga = (A + WG - 1) / WG;
-        for (uint it = 0; it < n_ga; it++) {
-            uint a = min(tid + it * WG, A - 1);
-            vec4 hg[4] = vec4[4](vec4(0.0), vec4(0.0), vec4(0.0), vec4(0.0));
-            for (uint b2 = 0; b2 < B; b2++) {
-#define HG_ADD(u) hg[u] += imageLoad(st_img, int(sb / 4 + (u) * AB + a * B + b2));
-                E4(HG_ADD, 0)
-            }
-#define G_FMA(m, j) g += HJ(hg, j) * inv * WUS(VSML_OFF_W_BWD + (j) * M + (m));
-#define G_OUT(m) { \
-            float g = WUS(VSML_OFF_B_BWD + (m)); \
-            F16(G_FMA, m) \
-            if (tid + it * WG < A) \
-                SC_W(dst_g + a * M + (m), g); }
-            G8(G_OUT)
-        }
-    }
     sync();
 }
 #endif
 
-void layer_update(uint k, uint ex)
+void layer_update(uint k, uint ex, uint w, uint S, bool ticks, bool reduce)
 {
 #ifdef VSML_CPU
-    layer_update_cpu(k, ex);
+    layer_update_cpu(k, ex, w, S, ticks, reduce);
 #else
     if ((pc.flags & VSML_FLAG_PER_LAYER) != 0 && pc.n_layers > 1)
         load_block(k);
@@ -686,6 +712,10 @@ void zero_last_bwd()
 
 void main()
 {
+    // split > 1 (cpu kernel only): one phase of one sweep of one step, see
+    // VSML_MAX_SPLIT; phase 0 has split workgroups per episode
+    bool split = pc.split > 1;
+    uint S = split && pc.phase == 0 ? pc.split : 1u;
 #ifdef VSML_SERIAL
     tid = 0;
     WG = 1;
@@ -695,8 +725,9 @@ void main()
 #else
     tid = gl_LocalInvocationID.x;
     WG = gl_WorkGroupSize.x;
-    ep = gl_WorkGroupID.x;
+    ep = gl_WorkGroupID.x / S;
 #endif
+    uint w = gl_WorkGroupID.x % S;
     st_base = ep * pc.state_stride;
     sc_base = ep * pc.scratch_stride;
     uint s = epinfo[(pc.ep_base + ep) * 2];
@@ -707,23 +738,26 @@ void main()
         init_episode();
 #ifdef VSML_CPU
     load_block(0);
-    load_whv();
+    if (pc.phase == 0) // phase 1 needs no recurrent weights
+        load_whv();
 #else
     if (!per_layer)
         load_block(0);
 #endif
+    uint K = pc.n_layers, n_sweep = bwd_pass ? 2 * K : K;
+    uint n0 = split ? pc.sweep : 0u, n1 = split ? pc.sweep + 1 : n_sweep;
+    bool ticks = !split || pc.phase == 0, reduce = !split || pc.phase == 1;
     for (uint t = pc.t0; t < pc.t0 + pc.n_steps; t++) {
         uint ex = uint(stream[(s * pc.T + t) * 2]);
         uint label = uint(stream[(s * pc.T + t) * 2 + 1]);
         // one call site for both sweeps: every inlined copy of layer_update
         // costs llvmpipe seconds of compile time
-        uint K = pc.n_layers, n_sweep = bwd_pass ? 2 * K : K;
-        for (uint n = 0; n < n_sweep; n++) {
-            layer_update(n < K ? n : 2 * K - 1 - n, ex);
-            if (n == K - 1)
+        for (uint n = n0; n < n1; n++) {
+            layer_update(n < K ? n : 2 * K - 1 - n, ex, w, S, ticks, reduce);
+            if (n == K - 1 && reduce)
                 loss_and_error(t, label);
         }
-        if (bwd_pass)
+        if (bwd_pass && reduce && n1 == n_sweep)
             zero_last_bwd();
     }
 }

@@ -41,6 +41,7 @@ static int n_big_population, n_784, n_deep;
 
 static void check_case(vsml_engine *eng, int idx, const vsml_model_config *cfg, int P, int E,
                        int T);
+static vsml_run_stats last_stats; /* of check_case's device rollout */
 
 static void run_case(vsml_engine *eng, vsml_engine *par, int idx, vsml_rng *r)
 {
@@ -100,7 +101,7 @@ static void check_case(vsml_engine *eng, int idx, const vsml_model_config *cfg, 
     vsml_rollout_out od = {.logits = ld, .loss_sum = sd, .correct = cd};
     vsml_rollout_out orf = {.logits = lr, .loss_sum = sr, .correct = cr};
     double t0 = vsml_now();
-    int rc1 = vsml_engine_rollout(eng, cfg, params, &ep, &od, NULL);
+    int rc1 = vsml_engine_rollout(eng, cfg, params, &ep, &od, &last_stats);
     double t1 = vsml_now();
     int rc2 = vsml_ref_rollout(cfg, params, &ep, &orf);
     double t2 = vsml_now();
@@ -195,6 +196,46 @@ static void run_cpu_cases(void)
     }
 }
 
+/* The cpu kernel with workgroups sharing an episode (engine param split:
+ * phase 0 runs the micro ticks of a layer update on split workgroups per
+ * episode, phase 1 the messages and the loss): the backward pass, clearing,
+ * a hidden layer, several chunks, a split larger than the narrowest layer
+ * (clamped to it). The dispatch count shows that the split path ran: per
+ * chunk, one for the initial states and two per step and sweep. */
+static void run_split_cases(void)
+{
+    static const struct {
+        int K, sizes[4], P, T, ticks, split, chunk;
+        bool fl, bp, cb;
+    } cases[] = {
+        {1, {33, 10}, 1, 12, 2, 2, 0, true, true, false},
+        {2, {20, 7, 3}, 2, 10, 3, 3, 0, false, true, true},
+        {3, {13, 9, 5, 2}, 1, 8, 1, 8, 0, true, false, false},
+        {1, {50, 10}, 3, 6, 2, 2, 2, false, false, false},
+    };
+    for (size_t i = 0; i < VSML_ARRAY_SIZE(cases); i++) {
+        vsml_engine_params p = {.kernel = VSML_KERNEL_CPU, .split = cases[i].split,
+                                .max_chunk_episodes = cases[i].chunk};
+        vsml_engine *eng;
+        CHECK(vsml_engine_create(&eng, &p) == 0, "engine (split %d)", cases[i].split);
+        vsml_model_config cfg;
+        vsml_model_config_default(&cfg, cases[i].K, cases[i].sizes);
+        cfg.micro_ticks = cases[i].ticks;
+        cfg.feed_label = cases[i].fl;
+        cfg.backward_pass = cases[i].bp;
+        cfg.clear_bwd = cases[i].cb;
+        fprintf(stderr, "cpu kernel, split %d:\n", cases[i].split);
+        check_case(eng, 300 + (int)i, &cfg, cases[i].P, 1, cases[i].T);
+        int chunks = cases[i].chunk ? (cases[i].P + cases[i].chunk - 1) / cases[i].chunk : 1;
+        int sweeps = cases[i].bp ? 2 * cases[i].K : cases[i].K;
+        int want = chunks * (1 + cases[i].T * sweeps * 2);
+        CHECK(last_stats.dispatches == want, "split case %zu: %d dispatches, not %d", i,
+              last_stats.dispatches, want);
+        CHECK(test_validation_errors(eng) == 0, "validation errors (split)");
+        vsml_engine_destroy(&eng);
+    }
+}
+
 int main(int argc, char **argv)
 {
     int n_cases = argc > 1 ? atoi(argv[1]) : 14; /* CI time: 22 took 2 minutes more */
@@ -208,6 +249,7 @@ int main(int argc, char **argv)
           "validation errors");
     vsml_engine_destroy(&par);
     run_cpu_cases();
+    run_split_cases();
     run_n64_cases();
     if (n_cases >= 14)
         CHECK(n_big_population > 0 && n_784 > 0 && n_deep > 0,

@@ -34,6 +34,8 @@ typedef struct vsml_engine_params {
     int workgroup_size;       /* 0 = chosen from the device */
     int max_chunk_episodes;   /* 0 = as many as the device limits allow */
     int steps_per_dispatch;   /* 0 = default (64) */
+    int split;                /* cpu kernel: workgroups per episode (1..VSML_MAX_SPLIT);
+                               * 0 = as many as make the CPU's threads busy */
     enum vsml_kernel kernel;
     /* For a window on the engine's device (vsml-vk viz), else NULL/0/false:
      * extra instance extensions, VK_KHR_swapchain, and a filter of the
@@ -115,6 +117,7 @@ typedef struct vsml_pop_plan_info {
     uint32_t workgroup_size;
     int steps_per_dispatch;
     int chunks;
+    int split;                /* workgroups per episode in the micro ticks (cpu kernel) */
 } vsml_pop_plan_info;
 void vsml_pop_plan(const vsml_pop *pop, vsml_pop_plan_info *out);
 

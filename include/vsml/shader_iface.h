@@ -51,6 +51,13 @@
 #define VSML_LAY_HF 2     /* mean over a of h: [B][N] */
 #define VSML_LAY_HG 3     /* mean over b of h: [A][N] */
 #define VSML_LAY_OUT 4    /* outputs y_hat of the current step [C] */
+#define VSML_LAY_HP 5     /* cpu kernel, split episodes: sums of h over each
+                           * workgroup's a [VSML_MAX_SPLIT][B][N] */
+/* cpu kernel: at most this many workgroups share an episode (push constant
+ * split > 1: phase 0 runs the micro ticks of one layer update, the episode's
+ * inputs a divided among split workgroups; phase 1 the messages and the
+ * loss, a workgroup per episode; phase 2 the initial states) */
+#define VSML_MAX_SPLIT 8
 #define VSML_LAY_LAYER0 8
 #define VSML_LAY_STRIDE 8
 #define VSML_LAYK_A 0
@@ -97,7 +104,10 @@
     VSML_SU32 scratch_stride;\
     VSML_SU32 param_stride;  \
     VSML_SU32 init_state;    \
-    VSML_SU32 n_eps;
+    VSML_SU32 n_eps;         \
+    VSML_SU32 split;         \
+    VSML_SU32 phase;         \
+    VSML_SU32 sweep;
 
 /* es_perturb.comp: dispatch (ceil(n_params / wg), pairs, 1). */
 #define VSML_PERTURB_PC_FIELDS \

@@ -60,8 +60,9 @@ void vsml_bench_print(FILE *f, const vsml_bench_report *r)
         }
         char plan[32] = "-";
         if (w->have_plan)
-            snprintf(plan, sizeof(plan), "%c%u/%d", kernel_char(w->plan.kernel),
-                     w->plan.workgroup_size, w->plan.steps_per_dispatch);
+            snprintf(plan, sizeof(plan), w->plan.split > 1 ? "%c%u/%d x%d" : "%c%u/%d",
+                     kernel_char(w->plan.kernel), w->plan.workgroup_size,
+                     w->plan.steps_per_dispatch, w->plan.split);
         fprintf(f, "%-18s %-10s %5d %4d %10.1f %6.0f%% %10.3g %9.3g %7s %8.3g %10s %8s %9.1e %s\n",
                 w->name, w->layers, w->P * w->E, w->T, s * 1e3, 100 * spread,
                 rate(w->cost.updates, s), gf, pct, rate(w->cost.bytes, s) * 1e-9, peer, vs,
@@ -71,7 +72,8 @@ void vsml_bench_print(FILE *f, const vsml_bench_report *r)
                "the JSON, else wall); spread = (max - min) / median;\nGFLOP/s counts the "
                "FLOP the engine's algorithm executes (bench/schema.json); vs peer = peer wall "
                "time / engine wall time; check err: max relative logit error vs the CPU "
-               "reference;\nplan: kernel (p parallel, s serial, c cpu), workgroup size / steps per dispatch.\n");
+               "reference;\nplan: kernel (p parallel, s serial, c cpu), workgroup size / steps per dispatch, xN: N "
+            "workgroups per episode.\n");
 }
 
 static json_object *stat_json(const vsml_bench_stat *s)
@@ -141,6 +143,7 @@ static json_object *workload_json(const vsml_bench_report *r, const vsml_bench_r
         json_object_object_add(pl, "steps_per_dispatch",
                                json_object_new_int(w->plan.steps_per_dispatch));
         json_object_object_add(pl, "chunks", json_object_new_int(w->plan.chunks));
+        json_object_object_add(pl, "split", json_object_new_int(w->plan.split));
     }
     json_object_object_add(o, "plan", pl);
     json_object *p = NULL;

@@ -17,7 +17,7 @@
 typedef struct rollout_opts {
     const char *params, *out, *device, *dataset, *data_dir, *images, *labels, *kernel;
     uint64_t seed, data_seed;
-    int steps, episodes, synth_dim, wg, chunk, spd;
+    int steps, episodes, synth_dim, wg, chunk, spd, split;
     bool validation, reference, cpu, test_split;
     cli_model_opts model;
 } rollout_opts;
@@ -120,7 +120,7 @@ static int run(rollout_opts *o)
         vsml_engine_params ep_params = {.device = o->device, .validation = o->validation,
                                         .kernel = (enum vsml_kernel)kern,
                                         .workgroup_size = o->wg, .max_chunk_episodes = o->chunk,
-                                        .steps_per_dispatch = o->spd};
+                                        .steps_per_dispatch = o->spd, .split = o->split};
         if (vsml_engine_create(&eng, &ep_params) != 0)
             goto out;
         vsml_device_info info;
@@ -216,6 +216,7 @@ int cmd_rollout(int argc, char **argv)
         {"chunk", OPT_INT, &o.chunk, "at most this many episodes per dispatch", 1, 1 << 20},
         {"kernel", OPT_STR, &o.kernel, CLI_KERNEL_HELP, 1, 0},
         {"steps-per-dispatch", OPT_INT, &o.spd, "steps recorded per dispatch (64)", 1, 1 << 20},
+        {"split", OPT_INT, &o.split, "cpu kernel: workgroups per episode, 1..8 (0: enough for every CPU thread)", 0, VSML_MAX_SPLIT},
     };
     int r = args_parse(argc, argv, opts, (int)VSML_ARRAY_SIZE(opts), "vsml-vk rollout [options]",
                        "Run VSML parameters online on a dataset stream (prequential: every "

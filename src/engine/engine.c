@@ -24,9 +24,10 @@ _Static_assert(sizeof(struct vsml_step_pc) <= 128, "push constants must fit in 1
 
 #define STEP_BINDINGS 10
 /* the texel views of the serial kernel (parameters, examples, state, scratch
- * as floats and as vec4s) and of the cpu kernel (state as vec4s, examples) */
+ * as floats and as vec4s) and of the cpu kernel (state as vec4s, examples,
+ * parameters) */
 #define SERIAL_TEXELS 5
-#define CPU_TEXELS 2
+#define CPU_TEXELS 3
 #define DEFAULT_STEPS_PER_DISPATCH 64
 
 /* llvmpipe stops every loop of a shader invocation after 65535 iterations
@@ -68,6 +69,7 @@ struct vsml_pop {
     uint32_t wg;
     bool serial; /* one invocation per episode */
     bool cpu;    /* the CPU kernel (VSML_KERNEL_CPU) */
+    int split;   /* cpu kernel: workgroups per episode in the micro ticks (VSML_MAX_SPLIT) */
     int steps_per_dispatch;
     /* ES perturbation (made on first use) */
     vk_pipe perturb;
@@ -192,6 +194,8 @@ static void plan_layout(vsml_pop *pop)
     sc += maxA * N;
     pop->layout[VSML_LAY_OUT] = sc;
     sc += (uint32_t)cfg->sizes[cfg->n_layers];
+    pop->layout[VSML_LAY_HP] = sc;
+    sc += VSML_MAX_SPLIT * maxB * N;
     pop->state_stride = st;
     pop->scratch_stride = (sc + 3) & ~3u;
 }
@@ -270,8 +274,10 @@ static const char *cpu_kernel_unfit(const vsml_pop *pop)
     if (cfg->per_layer_params && cfg->n_layers > 1)
         return "it reads one parameter block";
     if (pop->state_stride / 4 > lim->maxTexelBufferElements ||
-        (uint64_t)pop->shape.n_examples * cfg->sizes[0] > lim->maxTexelBufferElements)
-        return "an episode's state or the example table exceeds the device's texel buffer limit";
+        (uint64_t)pop->shape.n_examples * cfg->sizes[0] > lim->maxTexelBufferElements ||
+        (uint64_t)pop->shape.P * pop->param_stride / 4 > lim->maxTexelBufferElements)
+        return "an episode's state, the example table or the parameter population exceeds the "
+               "device's texel buffer limit";
     uint32_t max_wg = lim->maxComputeWorkGroupInvocations < lim->maxComputeWorkGroupSize[0]
                           ? lim->maxComputeWorkGroupInvocations
                           : lim->maxComputeWorkGroupSize[0];
@@ -291,6 +297,32 @@ static uint32_t cpu_kernel_wg(const vsml_pop *pop, uint32_t max_wg)
         while ((uint32_t)pop->cfg.sizes[k + 1] > wg)
             wg += 64;
     return wg <= max_wg ? wg : 0;
+}
+
+/* The CPU device's threads: llvmpipe runs a dispatch's workgroups on
+ * LP_NUM_THREADS threads, by default one per online CPU. */
+static int cpu_threads(void)
+{
+    const char *e = getenv("LP_NUM_THREADS");
+    long n = e && *e ? strtol(e, NULL, 10) : sysconf(_SC_NPROCESSORS_ONLN);
+    return n < 1 ? 1 : n > 1024 ? 1024 : (int)n;
+}
+
+/* Workgroups per episode of the cpu kernel: the engine's setting, else
+ * enough that every thread of the CPU device has a workgroup (an episode
+ * is one workgroup otherwise, which leaves threads idle when there are
+ * fewer episodes than threads). At most the narrowest layer's inputs. */
+static int cpu_kernel_split(const vsml_pop *pop)
+{
+    int S = pop->eng->params.split;
+    if (S <= 0) {
+        int th = cpu_threads();
+        S = pop->R >= th ? 1 : (th + pop->R - 1) / pop->R;
+    }
+    S = S > VSML_MAX_SPLIT ? VSML_MAX_SPLIT : S;
+    for (int k = 0; k < pop->cfg.n_layers; k++)
+        S = S > pop->cfg.sizes[k] ? pop->cfg.sizes[k] : S;
+    return S < 1 ? 1 : S;
 }
 
 /* Serial (one invocation per episode) when an episode's step is short:
@@ -380,6 +412,9 @@ static int plan_dispatch(vsml_pop *pop)
         int fit = (int)((eng->loop_budget - init) / per);
         spd = fit < spd ? fit : spd;
     }
+    pop->split = pop->cpu ? cpu_kernel_split(pop) : 1;
+    if (pop->split > 1)
+        spd = 1; /* a dispatch per phase of a layer update (vsml_pop_run) */
     pop->wg = wg;
     pop->steps_per_dispatch = spd;
     vsml_dbg("%s kernel, workgroup size %u, %d steps per dispatch",
@@ -550,6 +585,7 @@ static int create_chunk(vsml_pop *pop, chunk *c, int idx)
             return -1;
         vk_desc_write_texel(vk, c->set, &pop->step, 0, c->state_view);
         vk_desc_write_texel(vk, c->set, &pop->step, 1, pop->x_view);
+        vk_desc_write_texel(vk, c->set, &pop->step, 2, pop->params_view);
     } else if (pop->serial) {
         /* N = 16: the state as vec4 quads (the cpu kernel's layout), else floats */
         VkFormat sf = vsml_state_size(&pop->cfg) <= 16 ? VK_FORMAT_R32G32B32A32_SFLOAT
@@ -620,7 +656,7 @@ int vsml_pop_create(vsml_engine *eng, const vsml_model_config *cfg, const vsml_p
     if ((pop->cpu || pop->serial) &&
         vk_texel_view_create(vk, &pop->x, VK_FORMAT_R32_SFLOAT, &pop->x_view) != 0)
         goto fail;
-    if (pop->serial &&
+    if ((pop->cpu || pop->serial) &&
         vk_texel_view_create(vk, &pop->params, VK_FORMAT_R32G32B32A32_SFLOAT,
                              &pop->params_view) != 0)
         goto fail;
@@ -794,6 +830,56 @@ static uint32_t pc_flags(const vsml_pop *pop)
     return f;
 }
 
+/* One dispatch per chunk, then a barrier: per_ep workgroups per episode
+ * (the serial kernel: an invocation per episode). */
+static int dispatch_chunks(vsml_pop *pop, VkCommandBuffer cb, struct vsml_step_pc *pc,
+                           uint32_t per_ep)
+{
+    for (int i = 0; i < pop->n_chunks; i++) {
+        chunk *c = &pop->chunks[i];
+        pc->ep_base = (uint32_t)c->ep_base;
+        pc->n_eps = (uint32_t)c->n_eps;
+        vkCmdBindDescriptorSets(cb, VK_PIPELINE_BIND_POINT_COMPUTE, pop->step.layout, 0, 1,
+                                &c->set, 0, NULL);
+        vkCmdPushConstants(cb, pop->step.layout, VK_SHADER_STAGE_COMPUTE_BIT, 0, sizeof(*pc), pc);
+        vkCmdDispatch(cb,
+                      pop->serial ? ((uint32_t)c->n_eps + pop->wg - 1) / pop->wg
+                                  : (uint32_t)c->n_eps * per_ep,
+                      1, 1);
+    }
+    vk_cmd_barrier(cb);
+    return pop->n_chunks;
+}
+
+/* The cpu kernel with split workgroups per episode (VSML_MAX_SPLIT in
+ * shader_iface.h): the initial states (phase 2), then per step and sweep
+ * the micro ticks (phase 0, split workgroups per episode) and the messages
+ * and the loss (phase 1). Returns the number of dispatches. */
+static int record_split(vsml_pop *pop, VkCommandBuffer cb, struct vsml_step_pc *pc, int t0,
+                        int n_steps, bool init)
+{
+    int n = 0, n_sweep = pop->cfg.backward_pass ? 2 * pop->cfg.n_layers : pop->cfg.n_layers;
+    if (init) {
+        pc->phase = 2;
+        pc->init_state = 1;
+        pc->t0 = (uint32_t)t0;
+        pc->n_steps = 0;
+        n += dispatch_chunks(pop, cb, pc, 1);
+        pc->init_state = 0;
+    }
+    pc->n_steps = 1;
+    for (int t = t0; t < t0 + n_steps; t++)
+        for (int sw = 0; sw < n_sweep; sw++) {
+            pc->t0 = (uint32_t)t;
+            pc->sweep = (uint32_t)sw;
+            pc->phase = 0;
+            n += dispatch_chunks(pop, cb, pc, (uint32_t)pop->split);
+            pc->phase = 1;
+            n += dispatch_chunks(pop, cb, pc, 1);
+        }
+    return n;
+}
+
 int vsml_pop_run(vsml_pop *pop, uint64_t seed, int t0, int n_steps, bool init,
                  vsml_run_stats *stats)
 {
@@ -828,26 +914,16 @@ int vsml_pop_run(vsml_pop *pop, uint64_t seed, int t0, int n_steps, bool init,
         .state_stride = pop->state_stride,
         .scratch_stride = pop->scratch_stride,
         .param_stride = pop->param_stride,
+        .split = (uint32_t)pop->split,
     };
     int dispatches = 0;
-    for (int t = t0; t < t0 + n_steps; t += slice) {
+    if (pop->split > 1)
+        dispatches = record_split(pop, cb, &pc, t0, n_steps, init);
+    for (int t = t0; t < t0 + n_steps && pop->split == 1; t += slice) {
         pc.t0 = (uint32_t)t;
         pc.n_steps = (uint32_t)(t0 + n_steps - t < slice ? t0 + n_steps - t : slice);
         pc.init_state = init && t == t0;
-        for (int i = 0; i < pop->n_chunks; i++) {
-            chunk *c = &pop->chunks[i];
-            pc.ep_base = (uint32_t)c->ep_base;
-            pc.n_eps = (uint32_t)c->n_eps;
-            vkCmdBindDescriptorSets(cb, VK_PIPELINE_BIND_POINT_COMPUTE, pop->step.layout, 0, 1,
-                                    &c->set, 0, NULL);
-            vkCmdPushConstants(cb, pop->step.layout, VK_SHADER_STAGE_COMPUTE_BIT, 0, sizeof(pc),
-                               &pc);
-            uint32_t groups = pop->serial ? ((uint32_t)c->n_eps + pop->wg - 1) / pop->wg
-                                          : (uint32_t)c->n_eps;
-            vkCmdDispatch(cb, groups, 1, 1);
-            dispatches++;
-        }
-        vk_cmd_barrier(cb);
+        dispatches += dispatch_chunks(pop, cb, &pc, 1);
     }
     if (pop->queries)
         vkCmdWriteTimestamp(cb, VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT, pop->queries, 1);
@@ -940,6 +1016,7 @@ void vsml_pop_plan(const vsml_pop *pop, vsml_pop_plan_info *out)
     out->workgroup_size = pop->wg;
     out->steps_per_dispatch = pop->steps_per_dispatch;
     out->chunks = pop->n_chunks;
+    out->split = pop->split;
 }
 
 struct vk_ctx *vsml_engine_vk(vsml_engine *eng)
