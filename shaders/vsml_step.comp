@@ -120,8 +120,11 @@ shared float red[2];
 vec4 whv[(VSML_N + 1) * (VSML_G / 4)];
 #define WH(j, q) whv[(j) * (G / 4) + (q)]
 #define WX(q) whv[N * (G / 4) + (q)]
-#define WU(q) WV(q)
-#define WUS(p) WS(p)
+// other parameters through the texel view (a gather; a buffer load is a
+// loop over the lanes per float, which made the messages of a layer update
+// cost as much as several rounds of micro ticks)
+#define WU(q) imageLoad(pv_img, int(wbase4 + (q)))
+#define WUS(p) WU((p) >> 2)[(p) & 3]
 layout(constant_id = 1) const uint CPU_MAX_WG = 64;
 shared vec4 hpart[CPU_MAX_WG * (VSML_N / 4)];
 // The state buffer (binding 5) as a texel buffer of vec4 quads of a
