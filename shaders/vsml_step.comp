@@ -235,14 +235,14 @@ void init_episode()
                            trunc_normal2(r1.w)) * scale;
             c0 = zeros ? vec4(0.0) : c0;
             c1 = zeros ? vec4(0.0) : c1;
-            imageStore(st_img, int(sb / 4 + i), vec4(0.0));
-            imageStore(st_img, int(sb / 4 + AB + i), vec4(0.0));
-            imageStore(st_img, int(sb / 4 + 2 * AB + i), vec4(0.0));
-            imageStore(st_img, int(sb / 4 + 3 * AB + i), vec4(0.0));
-            imageStore(st_img, int(sb / 4 + 4 * AB + i), c0);
-            imageStore(st_img, int(sb / 4 + 5 * AB + i), c1);
-            imageStore(st_img, int(sb / 4 + 6 * AB + i), vec4(0.0));
-            imageStore(st_img, int(sb / 4 + 7 * AB + i), vec4(0.0));
+            st4[sb / 4 + i] = vec4(0.0); // vec4 buffer stores, as STORE_HC
+            st4[sb / 4 + AB + i] = vec4(0.0);
+            st4[sb / 4 + 2 * AB + i] = vec4(0.0);
+            st4[sb / 4 + 3 * AB + i] = vec4(0.0);
+            st4[sb / 4 + 4 * AB + i] = c0;
+            st4[sb / 4 + 5 * AB + i] = c1;
+            st4[sb / 4 + 6 * AB + i] = vec4(0.0);
+            st4[sb / 4 + 7 * AB + i] = vec4(0.0);
         }
 #else
         for (uint i = tid; i < AB; i += WG) {

@@ -182,7 +182,7 @@ static int run(bench_opts *o, const char *command)
     }
     /* defaults per device class: a CPU runs the paper's layer slowly */
     const char *pops = o->pops ? o->pops : o->quick ? "1,2" : cpu ? "1,4,16" : "64,256,1024,2048";
-    int T = o->steps ? o->steps : o->quick ? 2 : cpu ? 2 : 50;
+    int T = o->steps ? o->steps : o->quick ? 2 : cpu ? 8 : 50;
     const char *deep = o->deep ? o->deep : o->quick ? "32,16,10" : "784,64,10";
     int deep_pop = o->deep_pop ? o->deep_pop : o->quick ? 2 : cpu ? 1 : 256;
     n_pop = parse_list(pops, P, MAX_POPS);
@@ -297,7 +297,7 @@ int cmd_bench(int argc, char **argv)
         {"pop", OPT_STR, &o.pops, "population sizes of the rollout workloads "
                                   "(CPU 1,4,16; GPU 64,256,1024,2048)", 1, 0},
         {"layers", OPT_STR, &o.layers, "layer of the rollout workloads (784,10)", 1, 0},
-        {"steps", OPT_INT, &o.steps, "steps T of the rollout workloads (CPU 2, GPU 50)", 1,
+        {"steps", OPT_INT, &o.steps, "steps T of the rollout workloads (CPU 8, GPU 50)", 1,
          1000000},
         {"micro-ticks", OPT_INT, &o.micro_ticks, "sub-LSTM ticks per step of the rollout and deep workloads (2)", 1, 64},
         {"deep", OPT_STR, &o.deep, "layers of the deep workload (784,64,10)", 1, 0},
