@@ -919,12 +919,13 @@ int vsml_pop_run(vsml_pop *pop, uint64_t seed, int t0, int n_steps, bool init,
     int dispatches = 0;
     if (pop->split > 1)
         dispatches = record_split(pop, cb, &pc, t0, n_steps, init);
-    for (int t = t0; t < t0 + n_steps && pop->split == 1; t += slice) {
-        pc.t0 = (uint32_t)t;
-        pc.n_steps = (uint32_t)(t0 + n_steps - t < slice ? t0 + n_steps - t : slice);
-        pc.init_state = init && t == t0;
-        dispatches += dispatch_chunks(pop, cb, &pc, 1);
-    }
+    else
+        for (int t = t0; t < t0 + n_steps; t += slice) {
+            pc.t0 = (uint32_t)t;
+            pc.n_steps = (uint32_t)(t0 + n_steps - t < slice ? t0 + n_steps - t : slice);
+            pc.init_state = init && t == t0;
+            dispatches += dispatch_chunks(pop, cb, &pc, 1);
+        }
     if (pop->queries)
         vkCmdWriteTimestamp(cb, VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT, pop->queries, 1);
     if (vk_cmd_submit_wait(vk, cb) != 0)
