@@ -29,5 +29,14 @@ expect_error "unknown command" "$exe" frobnicate
 expect_error "missing IDX files" "$exe" rollout --dataset idx --images "$tmp/a" --labels "$tmp/b" --steps 3
 expect_error "out directory missing" "$exe" rollout $small --out "$tmp/no/such/dir/x.safetensors"
 expect_error "state size 32" "$exe" rollout $small --state-size 32
+expect_error "split 9" "$exe" rollout $small --split 9
+# --split where the cpu kernel does not run (a small network: the serial
+# kernel): a warning, and the rollout runs
+if "$exe" rollout $small --split 2 >"$tmp/out" 2>"$tmp/err" &&
+   grep -q "warning: split 2 ignored" "$tmp/err"; then
+    echo "ok: split with the serial kernel: $(cat "$tmp/err")"; pass=$((pass + 1))
+else
+    fail "split with the serial kernel"; cat "$tmp/err"
+fi
 echo "$pass passed, $fails failed"
 [ "$fails" -eq 0 ]

@@ -60,7 +60,7 @@ struct vsml_pop {
     uint32_t layout[VSML_LAY_SIZE];
     vk_buf params, lay, x, stream, epinfo, results;
     VkBufferView x_view; /* the cpu and serial kernels read the examples through it */
-    VkBufferView params_view; /* the serial kernel reads the parameters through it */
+    VkBufferView params_view; /* the cpu and serial kernels read the parameters through it */
     VkDescriptorPool pool;
     VkQueryPool queries;
     int n_chunks;
@@ -413,6 +413,10 @@ static int plan_dispatch(vsml_pop *pop)
         spd = fit < spd ? fit : spd;
     }
     pop->split = pop->cpu ? cpu_kernel_split(pop) : 1;
+    if (!pop->cpu && eng->params.split > 1)
+        vsml_warn("split %d ignored: only the cpu kernel divides an episode among workgroups "
+                  "(this population runs the %s kernel)",
+                  eng->params.split, pop->serial ? "serial" : "parallel");
     if (pop->split > 1)
         spd = 1; /* a dispatch per phase of a layer update (vsml_pop_run) */
     pop->wg = wg;
