@@ -136,6 +136,8 @@ shared vec4 hpart[CPU_MAX_WG * (VSML_N / 4)];
 layout(binding = 10, rgba32f) uniform coherent imageBuffer st_img;
 layout(binding = 11, r32f) uniform readonly imageBuffer xs_img;
 layout(binding = 12, rgba32f) uniform readonly imageBuffer pv_img; // the parameters
+layout(std430, binding = 6) coherent buffer ScratchU { uint scu[]; }; // the scratch, for atomics
+shared uint n_done; // split: workgroups of the episode done before this one
 #endif
 
 // Written-out loops for N = 16 (the cpu kernel and the serial kernel's
@@ -272,6 +274,10 @@ void init_episode()
     }
     for (uint i = tid; i < VSML_RES_STRIDE; i += WG)
         res[(pc.ep_base + ep) * VSML_RES_STRIDE + i] = 0.0;
+#ifdef VSML_CPU
+    if (tid == 0)
+        scu[sc_base + lay[VSML_LAY_CNT]] = 0u; // no workgroup done yet (split)
+#endif
     sync();
 }
 
@@ -507,12 +513,13 @@ void load_whv()
 }
 
 // Workgroup w of S runs the micro ticks of the inputs a_lo <= a < a_hi (all
-// of them if S = 1) when `ticks`, and the messages when `reduce` (split = 1:
-// both, from the workgroup's sums of h; split > 1: phase 0, S = split,
-// writes the workgroup's sums to VSML_LAY_HP, phase 1 adds them up). An if
-// with no else: llvmpipe runs its body once either way (masked when the
-// condition is false), a for loop of one iteration twice.
-void layer_update_cpu(uint k, uint ex, uint w, uint S, bool ticks, bool reduce)
+// of them if S = 1) when `ticks`, and the messages when `reduce` (S = 1:
+// from the workgroup's sums of h; S = split > 1: every workgroup writes its
+// sums to VSML_LAY_HP, and the last of them to finish adds them up; returns
+// whether this workgroup did). An if with no else: llvmpipe runs its body
+// once either way (masked when the condition is false), a for loop of one
+// iteration twice.
+bool layer_update_cpu(uint k, uint ex, uint w, uint S, bool ticks, bool reduce)
 {
     uint A = lk(k, VSML_LAYK_A), B = lk(k, VSML_LAYK_B), AB = A * B;
     uint R = WG / B; // invocations per output b (the engine ensures WG >= B)
@@ -578,7 +585,7 @@ void layer_update_cpu(uint k, uint ex, uint w, uint S, bool ticks, bool reduce)
 #define HPART(u) hpart[tid * 4 + (u)] = hs[u];
         E4(HPART, 0)
         sync();
-        // S > 1: the workgroup's sums of h over its a, for phase 1
+        // S > 1: the workgroup's sums of h over its a, for the last workgroup
         if (S > 1 && tid < B) {
             vec4 hw[4] = vec4[4](vec4(0.0), vec4(0.0), vec4(0.0), vec4(0.0));
             for (uint r = 0; r < R; r++) {
@@ -610,6 +617,20 @@ void layer_update_cpu(uint k, uint ex, uint w, uint S, bool ticks, bool reduce)
             }
         }
     }
+    // S > 1: the last of the episode's workgroups to finish its ticks adds
+    // up the sums (the others skip the rest; no dispatch of its own)
+    if (S > 1) {
+        sync(); // this workgroup's sums of h and G are written
+        if (tid == 0) {
+            memoryBarrierBuffer();
+            n_done = atomicAdd(scu[sc_base + lay[VSML_LAY_CNT]], 1u);
+            memoryBarrierBuffer();
+        }
+        sync();
+        reduce = n_done == S - 1;
+        if (reduce && tid == 0)
+            scu[sc_base + lay[VSML_LAY_CNT]] = 0u; // every workgroup has arrived
+    }
     // F[b] = W_fwd . mean_a h[a,b] + b_fwd from the partial sums of b: the R
     // invocations' (S = 1) or the S workgroups' (S > 1)
     bool last = k + 1 == pc.n_layers;
@@ -637,13 +658,16 @@ void layer_update_cpu(uint k, uint ex, uint w, uint S, bool ticks, bool reduce)
         G8(F_OUT)
     }
     sync();
+    return reduce;
 }
 #endif
 
-void layer_update(uint k, uint ex, uint w, uint S, bool ticks, bool reduce)
+// Returns whether this workgroup computed the layer's messages (`reduce`,
+// decided in the cpu kernel's split mode by the order of finishing).
+bool layer_update(uint k, uint ex, uint w, uint S, bool ticks, bool reduce)
 {
 #ifdef VSML_CPU
-    layer_update_cpu(k, ex, w, S, ticks, reduce);
+    return layer_update_cpu(k, ex, w, S, ticks, reduce);
 #else
     if ((pc.flags & VSML_FLAG_PER_LAYER) != 0 && pc.n_layers > 1)
         load_block(k);
@@ -651,6 +675,7 @@ void layer_update(uint k, uint ex, uint w, uint S, bool ticks, bool reduce)
     inbox_terms(k, A, B);
     micro_ticks(k, A, B, ex);
     messages(k, A, B);
+    return true;
 #endif
 }
 
@@ -715,8 +740,9 @@ void zero_last_bwd()
 
 void main()
 {
-    // split > 1 (cpu kernel only): one phase of one sweep of one step, see
-    // VSML_MAX_SPLIT; phase 0 has split workgroups per episode
+    // split > 1 (cpu kernel only): one sweep of one step (phase 0, split
+    // workgroups per episode) or the initial states (phase 2), see
+    // VSML_MAX_SPLIT
     bool split = pc.split > 1;
     uint S = split && pc.phase == 0 ? pc.split : 1u;
 #ifdef VSML_SERIAL
@@ -741,7 +767,7 @@ void main()
         init_episode();
 #ifdef VSML_CPU
     load_block(0);
-    if (pc.phase == 0) // phase 1 needs no recurrent weights
+    if (pc.phase == 0) // not for the initial states alone
         load_whv();
 #else
     if (!per_layer)
@@ -749,14 +775,14 @@ void main()
 #endif
     uint K = pc.n_layers, n_sweep = bwd_pass ? 2 * K : K;
     uint n0 = split ? pc.sweep : 0u, n1 = split ? pc.sweep + 1 : n_sweep;
-    bool ticks = !split || pc.phase == 0, reduce = !split || pc.phase == 1;
+    bool reduce = true;
     for (uint t = pc.t0; t < pc.t0 + pc.n_steps; t++) {
         uint ex = uint(stream[(s * pc.T + t) * 2]);
         uint label = uint(stream[(s * pc.T + t) * 2 + 1]);
         // one call site for both sweeps: every inlined copy of layer_update
         // costs llvmpipe seconds of compile time
         for (uint n = n0; n < n1; n++) {
-            layer_update(n < K ? n : 2 * K - 1 - n, ex, w, S, ticks, reduce);
+            reduce = layer_update(n < K ? n : 2 * K - 1 - n, ex, w, S, true, !split);
             if (n == K - 1 && reduce)
                 loss_and_error(t, label);
         }

@@ -53,10 +53,12 @@
 #define VSML_LAY_OUT 4    /* outputs y_hat of the current step [C] */
 #define VSML_LAY_HP 5     /* cpu kernel, split episodes: sums of h over each
                            * workgroup's a [VSML_MAX_SPLIT][B][N] */
+#define VSML_LAY_CNT 6    /* cpu kernel, split episodes: workgroups done with
+                           * the current layer update (a uint) */
 /* cpu kernel: at most this many workgroups share an episode (push constant
- * split > 1: phase 0 runs the micro ticks of one layer update, the episode's
- * inputs a divided among split workgroups; phase 1 the messages and the
- * loss, a workgroup per episode; phase 2 the initial states) */
+ * split > 1: phase 0 runs one layer update, the micro ticks with the
+ * episode's inputs a divided among split workgroups, then the messages and
+ * the loss in the last of them to finish; phase 2 the initial states) */
 #define VSML_MAX_SPLIT 8
 #define VSML_LAY_LAYER0 8
 #define VSML_LAY_STRIDE 8

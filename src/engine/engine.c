@@ -196,6 +196,8 @@ static void plan_layout(vsml_pop *pop)
     sc += (uint32_t)cfg->sizes[cfg->n_layers];
     pop->layout[VSML_LAY_HP] = sc;
     sc += VSML_MAX_SPLIT * maxB * N;
+    pop->layout[VSML_LAY_CNT] = sc;
+    sc += 1;
     pop->state_stride = st;
     pop->scratch_stride = (sc + 3) & ~3u;
 }
@@ -418,7 +420,7 @@ static int plan_dispatch(vsml_pop *pop)
                   "(this population runs the %s kernel)",
                   eng->params.split, pop->serial ? "serial" : "parallel");
     if (pop->split > 1)
-        spd = 1; /* a dispatch per phase of a layer update (vsml_pop_run) */
+        spd = 1; /* a dispatch per layer update (vsml_pop_run) */
     pop->wg = wg;
     pop->steps_per_dispatch = spd;
     vsml_dbg("%s kernel, workgroup size %u, %d steps per dispatch",
@@ -856,9 +858,10 @@ static int dispatch_chunks(vsml_pop *pop, VkCommandBuffer cb, struct vsml_step_p
 }
 
 /* The cpu kernel with split workgroups per episode (VSML_MAX_SPLIT in
- * shader_iface.h): the initial states (phase 2), then per step and sweep
- * the micro ticks (phase 0, split workgroups per episode) and the messages
- * and the loss (phase 1). Returns the number of dispatches. */
+ * shader_iface.h): the initial states (phase 2), then a dispatch per step
+ * and sweep (phase 0: the micro ticks on split workgroups per episode, the
+ * messages and the loss in the last workgroup of the episode to finish).
+ * Returns the number of dispatches. */
 static int record_split(vsml_pop *pop, VkCommandBuffer cb, struct vsml_step_pc *pc, int t0,
                         int n_steps, bool init)
 {
@@ -878,8 +881,6 @@ static int record_split(vsml_pop *pop, VkCommandBuffer cb, struct vsml_step_pc *
             pc->sweep = (uint32_t)sw;
             pc->phase = 0;
             n += dispatch_chunks(pop, cb, pc, (uint32_t)pop->split);
-            pc->phase = 1;
-            n += dispatch_chunks(pop, cb, pc, 1);
         }
     return n;
 }
