@@ -32,6 +32,9 @@ static result run(const vsml_model_config *cfg, const float *params, const vsml_
                   vsml_pop_chunks(pop));
         rc = vsml_pop_set_params(pop, params) || vsml_pop_set_data(pop, ep->x) ||
              vsml_pop_set_episodes(pop, ep->stream, ep->ep_stream, ep->ep_init);
+        /* continuing episodes that no run has started is an error */
+        CHECK(rc != 0 || vsml_pop_run(pop, ep->seed, 0, 1, false, NULL) != 0,
+              "a first run without init succeeded");
         int per = ep->T / n_runs;
         for (int i = 0; i < n_runs && rc == 0; i++) {
             int n = i == n_runs - 1 ? ep->T - i * per : per;

@@ -99,7 +99,9 @@ typedef struct vsml_run_stats {
     int dispatches;
 } vsml_run_stats;
 
-/* Runs steps [t0, t0 + n_steps); init = start every episode afresh (t0 = 0). */
+/* Runs steps [t0, t0 + n_steps); init = start every episode afresh (t0 = 0).
+ * A population's first run must start its episodes (init); without, it is
+ * an error. */
 int vsml_pop_run(vsml_pop *pop, uint64_t seed, int t0, int n_steps, bool init,
                  vsml_run_stats *stats);
 /* Reads the results of the episodes (pointers in out may be NULL). */

@@ -71,6 +71,7 @@ struct vsml_pop {
     bool cpu;    /* the CPU kernel (VSML_KERNEL_CPU) */
     int split;   /* cpu kernel: workgroups per episode in the micro ticks (VSML_MAX_SPLIT) */
     int steps_per_dispatch;
+    bool started; /* a run with init completed: the episodes' state exists */
     /* ES perturbation (made on first use) */
     vk_pipe perturb;
     vk_buf theta;
@@ -895,6 +896,11 @@ int vsml_pop_run(vsml_pop *pop, uint64_t seed, int t0, int n_steps, bool init,
                  pop->shape.T);
         return -1;
     }
+    if (!init && !pop->started) {
+        vsml_err("steps [%d, %d) continue episodes that no run has started: the first run "
+                 "of a population starts them (init)", t0, t0 + n_steps);
+        return -1;
+    }
     double w0 = vsml_now();
     int slice = pop->steps_per_dispatch;
     VkCommandBuffer cb;
@@ -935,6 +941,7 @@ int vsml_pop_run(vsml_pop *pop, uint64_t seed, int t0, int n_steps, bool init,
         vkCmdWriteTimestamp(cb, VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT, pop->queries, 1);
     if (vk_cmd_submit_wait(vk, cb) != 0)
         return -1;
+    pop->started |= init;
     if (stats) {
         stats->wall_s = vsml_now() - w0;
         stats->dispatches = dispatches;
