@@ -109,7 +109,8 @@
     VSML_SU32 n_eps;         \
     VSML_SU32 split;         \
     VSML_SU32 phase;         \
-    VSML_SU32 sweep;
+    VSML_SU32 sweep;         \
+    VSML_SU32 zero; /* always 0 (vsml_step.comp, ZT_TICK) */
 
 /* es_perturb.comp: dispatch (ceil(n_params / wg), pairs, 1). */
 #define VSML_PERTURB_PC_FIELDS \
