@@ -155,11 +155,10 @@ shared uint n_done; // split: workgroups of the episode done before this one
 #define G8(X) G4(X, 0) G4(X, 4)
 #define G16(X) G4(X, 0) G4(X, 4) G4(X, 8) G4(X, 12)
 #define HJ(v, j) v[(j) >> 2][(j) & 3]
-// One micro tick of a sub-LSTM, N = 16, from z0 (inbox terms), h, c and
-// the recurrent weights WH(j, q): per cell quad u, its four gate column
-// quads (each one chain of 16 FMAs), then its cells (E4(ZT_U, 0)).
+// One micro tick of a sub-LSTM, N = 16 (ZT_TICK), from z0 (inbox terms), h,
+// c and the recurrent weights WH(j, q): the 64 gate sums z (16 column quads
+// q, each the sum over j of h_j WH(j, q)), then the cells, quad by quad.
 #define ZT_FMA(q, j) acc = fma(vec4(HJ(h, j)), WH(j, q), acc);
-#define ZT_COL(q) { vec4 acc = z0[q]; F16(ZT_FMA, q) z[q] = acc; }
 #define CELL(u) { \
                 vec4 ig = sigmoid(z[u] - 5.0); \
                 vec4 gg = safe_tanh(z[4 + (u)]); \
@@ -170,18 +169,17 @@ shared uint n_done; // split: workgroups of the episode done before this one
                     cq = clamp(cq, -pc.clip, pc.clip); \
                 c[u] = cq; \
                 hn[u] = og * safe_tanh(cq); }
-#define ZT_U(u) { ZT_COL(u) ZT_COL(4 + (u)) ZT_COL(8 + (u)) ZT_COL(12 + (u)) CELL(u) }
-// The tick as the kernels run it (ZT_TICK): the same sums in the same order,
-// the 64 gate sums advanced a quarter of the inputs j at a time. Written as
-// E4(ZT_U, 0), LLVM runs each sum to its end before the next and, 16 h_j
-// and an accumulator being more than the 16 AVX2 registers, reloads h_j from
-// the stack for every multiply; or it hoists all the products and spills
-// them. Here quarter qq reads hb[qq], h[qq] OR-ed with bits that depend on
-// every sum of the quarter before and are zero at run time (pc.zero, which
-// the compiler cannot fold), so no product of a quarter can start before
-// the last quarter is done and its four h_j stay in registers; the cells'
-// c likewise waits for all 64 sums (784x10 rollout: -19% in all; in eighths
-// -10%, one dependency per cell quad of the cells +6%).
+// The sums advance a quarter of the inputs j at a time. Written as one chain
+// of 16 multiply-adds per sum (the same sums in the same order), LLVM runs
+// each sum to its end before the next and, 16 h_j and an accumulator being
+// more than the 16 AVX2 registers, reloads h_j from the stack for every
+// multiply; or it hoists all the products and spills them. Here quarter qq
+// reads hb[qq], h[qq] OR-ed with bits that depend on every sum of the
+// quarter before and are zero at run time (pc.zero, which the compiler
+// cannot fold), so no product of a quarter can start before the last
+// quarter is done and its four h_j stay in registers; the cells' c likewise
+// waits for all 64 sums (784x10 rollout: -20%; in halves -5%, in eighths
+// -8%; one dependency per cell quad of the cells cost 6%).
 #define ZT_Q0(q) { vec4 acc = z0[q]; F4(ZT_FMA, q, 0) z[q] = acc; }
 #define ZT_FMB(q, j) acc = fma(vec4(HJ(hb, j)), WH(j, q), acc);
 #define ZT_Q1(q) { vec4 acc = z[q]; F4(ZT_FMB, q, 4) z[q] = acc; }
@@ -363,7 +361,7 @@ void inbox_terms(uint k, uint A, uint B)
 // that every chunk sees the old h.
 #ifdef VSML_PRIVATE_WH
 // The serial kernel for N = 16: the inbox terms once per sub-LSTM and step,
-// then the written-out tick (ZT_U), with the recurrent weights in whp.
+// then the written-out tick (ZT_TICK), with the recurrent weights in whp.
 void micro_ticks(uint k, uint A, uint B, uint ex)
 {
     uint AB = A * B;
