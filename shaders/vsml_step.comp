@@ -535,13 +535,12 @@ void load_whv()
 }
 
 // Workgroup w of S runs the micro ticks of the inputs a_lo <= a < a_hi (all
-// of them if S = 1) when `ticks`, and the messages when `reduce` (S = 1:
-// from the workgroup's sums of h; S = split > 1: every workgroup writes its
-// sums to VSML_LAY_HP, and the last of them to finish adds them up; returns
-// whether this workgroup did). An if with no else: llvmpipe runs its body
-// once either way (masked when the condition is false), a for loop of one
-// iteration twice.
-bool layer_update_cpu(uint k, uint ex, uint w, uint S, bool ticks, bool reduce)
+// of them if S = 1), and the messages (S = 1: from the workgroup's sums of
+// h; S = split > 1: every workgroup writes its sums to VSML_LAY_HP, and the
+// last of them to finish adds them up; returns whether this workgroup did).
+// An if with no else: llvmpipe runs its body once either way (masked when
+// the condition is false), a for loop of one iteration twice.
+bool layer_update_cpu(uint k, uint ex, uint w, uint S)
 {
     uint A = lk(k, VSML_LAYK_A), B = lk(k, VSML_LAYK_B), AB = A * B;
     uint R = WG / B; // invocations per output b (the engine ensures WG >= B)
@@ -550,97 +549,96 @@ bool layer_update_cpu(uint k, uint ex, uint w, uint S, bool ticks, bool reduce)
     uint sb = st_base + lk(k, VSML_LAYK_STATE);
     uint fo = sc_base + lk(k, VSML_LAYK_FWD), bo = sc_base + lk(k, VSML_LAYK_BWD);
     bool clip = (pc.flags & VSML_FLAG_CLIP) != 0;
-    if (ticks) {
-        vec4 hs[4] = vec4[4](vec4(0.0), vec4(0.0), vec4(0.0), vec4(0.0));
-        // Lanes without work compute on clamped indices and do not store (the
-        // control flow of a subgroup stays uniform).
-        bool working = tid < R * B;
-        uint b = tid % B;
-        // V[b] = b_lstm + bwd_in[b] . W_lstm[M:2M], once per layer update
-        vec4 zb[16];
+    vec4 hs[4] = vec4[4](vec4(0.0), vec4(0.0), vec4(0.0), vec4(0.0));
+    // Lanes without work compute on clamped indices and do not store (the
+    // control flow of a subgroup stays uniform).
+    bool working = tid < R * B;
+    uint b = tid % B;
+    // V[b] = b_lstm + bwd_in[b] . W_lstm[M:2M], once per layer update
+    vec4 zb[16];
 #define ZB_INIT(q) zb[q] = WU(VSML_OFF_B_LSTM / 4 + (q));
-        E16(ZB_INIT)
+    E16(ZB_INIT)
 #define ZB_FMA(m, q) zb[q] = fma(vec4(msg), WU((VSML_OFF_W_LSTM + (M + (m)) * G) / 4 + (q)), zb[q]);
 #define ZB_ROW(m) { float msg = SC(bo + b * M + (m)); F16(ZB_FMA, m) }
-        G8(ZB_ROW)
-        // invocation tid serves the inputs a = (tid / B) * n_it + it: a subgroup
-        // walks the state in address order (measured 8% faster than a = tid / B
-        // + it * R, whose subgroups each touch every R-th texel)
-        uint n_it = (a_hi - a_lo + R - 1) / R, n_msg = k == 0 ? 0 : M;
-        uint it = 0;
-        do { // a do-while: no masked pass after the last iteration
-            uint a = a_lo + (tid / B) * n_it + it;
-            bool live = working && a < a_hi;
-            a = live ? a : 0;
-            uint i = a * B + b;
-            vec4 h[4], c[4], hn[4], z0[16], z[16];
-            E4(LOAD_HC, 0)
-            // U[a]: layer 0's inbox is [x_a, 0, ...]. llvmpipe runs both sides
-            // of an if (masked), even when the condition is uniform, so the
-            // messages of the upper layers are a loop whose trip count is 0 at
-            // layer 0 (a loop with no active lane stops after one masked pass).
-            float x = imageLoad(xs_img, int(ex * pc.dim + a)).x;
-            x = k == 0 ? x : 0.0;
+    G8(ZB_ROW)
+    // invocation tid serves the inputs a = (tid / B) * n_it + it: a subgroup
+    // walks the state in address order (measured 8% faster than a = tid / B
+    // + it * R, whose subgroups each touch every R-th texel)
+    uint n_it = (a_hi - a_lo + R - 1) / R, n_msg = k == 0 ? 0 : M;
+    uint it = 0;
+    do { // a do-while: no masked pass after the last iteration
+        uint a = a_lo + (tid / B) * n_it + it;
+        bool live = working && a < a_hi;
+        a = live ? a : 0;
+        uint i = a * B + b;
+        vec4 h[4], c[4], hn[4], z0[16], z[16];
+        E4(LOAD_HC, 0)
+        // U[a]: layer 0's inbox is [x_a, 0, ...]. llvmpipe runs both sides
+        // of an if (masked), even when the condition is uniform, so the
+        // messages of the upper layers are a loop whose trip count is 0 at
+        // layer 0 (a loop with no active lane stops after one masked pass).
+        float x = imageLoad(xs_img, int(ex * pc.dim + a)).x;
+        x = k == 0 ? x : 0.0;
 #define Z0_X(q) z0[q] = fma(vec4(x), WX(q), zb[q]);
-            E16(Z0_X)
-            for (uint m = 0; m < n_msg; m++) {
-                float msg = SC(fo + a * M + m);
-                uint wr = (VSML_OFF_W_LSTM + m * G) / 4; // uniform: one load per weight
+        E16(Z0_X)
+        for (uint m = 0; m < n_msg; m++) {
+            float msg = SC(fo + a * M + m);
+            uint wr = (VSML_OFF_W_LSTM + m * G) / 4; // uniform: one load per weight
 #define Z0_FMA(q) z0[q] = fma(vec4(msg), WU(wr + (q)), z0[q]);
-                E16(Z0_FMA)
-            }
-            // a do-while: llvmpipe runs a for loop's body once more, masked,
-            // after the last iteration (the engine ensures micro_ticks >= 1)
-            uint tick = 0;
-            do {
-                ZT_TICK
-                h = hn;
-                tick++;
-            } while (tick < pc.micro_ticks);
-            if (live) {
-                E4(STORE_HC, 0)
-#define HS_ADD(u) hs[u] += h[u];
-                E4(HS_ADD, 0)
-            }
-            it++;
-        } while (it < n_it);
-#define HPART(u) hpart[tid * 4 + (u)] = hs[u];
-        E4(HPART, 0)
-        sync();
-        // S > 1: the workgroup's sums of h over its a, for the last workgroup
-        if (S > 1 && tid < B) {
-            vec4 hw[4] = vec4[4](vec4(0.0), vec4(0.0), vec4(0.0), vec4(0.0));
-            for (uint r = 0; r < R; r++) {
-#define HW_ADD(u) hw[u] += hpart[(r * B + tid) * 4 + (u)];
-                E4(HW_ADD, 0)
-            }
-#define HW_ST(j) SC_W(hp + (w * B + tid) * N + (j), HJ(hw, j));
-            E16(HW_ST)
+            E16(Z0_FMA)
         }
-        // G[a] = W_bwd . mean_b h[a,b] + b_bwd (not needed below layer 0)
-        if (k > 0) {
-            uint dst_g = sc_base + lk(k - 1, VSML_LAYK_BWD);
-            float inv = 1.0 / float(B);
-            uint n_ga = (a_hi - a_lo + WG - 1) / WG;
-            for (uint it = 0; it < n_ga; it++) {
-                uint a = min(a_lo + tid + it * WG, A - 1);
-                vec4 hg[4] = vec4[4](vec4(0.0), vec4(0.0), vec4(0.0), vec4(0.0));
-                for (uint b2 = 0; b2 < B; b2++) {
+        // a do-while: llvmpipe runs a for loop's body once more, masked,
+        // after the last iteration (the engine ensures micro_ticks >= 1)
+        uint tick = 0;
+        do {
+            ZT_TICK
+            h = hn;
+            tick++;
+        } while (tick < pc.micro_ticks);
+        if (live) {
+            E4(STORE_HC, 0)
+#define HS_ADD(u) hs[u] += h[u];
+            E4(HS_ADD, 0)
+        }
+        it++;
+    } while (it < n_it);
+#define HPART(u) hpart[tid * 4 + (u)] = hs[u];
+    E4(HPART, 0)
+    sync();
+    // S > 1: the workgroup's sums of h over its a, for the last workgroup
+    if (S > 1 && tid < B) {
+        vec4 hw[4] = vec4[4](vec4(0.0), vec4(0.0), vec4(0.0), vec4(0.0));
+        for (uint r = 0; r < R; r++) {
+#define HW_ADD(u) hw[u] += hpart[(r * B + tid) * 4 + (u)];
+            E4(HW_ADD, 0)
+        }
+#define HW_ST(j) SC_W(hp + (w * B + tid) * N + (j), HJ(hw, j));
+        E16(HW_ST)
+    }
+    // G[a] = W_bwd . mean_b h[a,b] + b_bwd (not needed below layer 0)
+    if (k > 0) {
+        uint dst_g = sc_base + lk(k - 1, VSML_LAYK_BWD);
+        float inv = 1.0 / float(B);
+        uint n_ga = (a_hi - a_lo + WG - 1) / WG;
+        for (uint it = 0; it < n_ga; it++) {
+            uint a = min(a_lo + tid + it * WG, A - 1);
+            vec4 hg[4] = vec4[4](vec4(0.0), vec4(0.0), vec4(0.0), vec4(0.0));
+            for (uint b2 = 0; b2 < B; b2++) {
 #define HG_ADD(u) hg[u] += imageLoad(st_img, int(sb / 4 + (u) * AB + a * B + b2));
-                    E4(HG_ADD, 0)
-                }
+                E4(HG_ADD, 0)
+            }
 #define G_FMA(m, j) g += HJ(hg, j) * inv * WUS(VSML_OFF_W_BWD + (j) * M + (m));
 #define G_OUT(m) { \
-                float g = WUS(VSML_OFF_B_BWD + (m)); \
-                F16(G_FMA, m) \
-                if (a_lo + tid + it * WG < a_hi) \
-                    SC_W(dst_g + a * M + (m), g); }
-                G8(G_OUT)
-            }
+            float g = WUS(VSML_OFF_B_BWD + (m)); \
+            F16(G_FMA, m) \
+            if (a_lo + tid + it * WG < a_hi) \
+                SC_W(dst_g + a * M + (m), g); }
+            G8(G_OUT)
         }
     }
     // S > 1: the last of the episode's workgroups to finish its ticks adds
     // up the sums (the others skip the rest; no dispatch of its own)
+    bool reduce = true;
     if (S > 1) {
         sync(); // this workgroup's sums of h and G are written
         if (tid == 0) {
@@ -684,12 +682,12 @@ bool layer_update_cpu(uint k, uint ex, uint w, uint S, bool ticks, bool reduce)
 }
 #endif
 
-// Returns whether this workgroup computed the layer's messages (`reduce`,
-// decided in the cpu kernel's split mode by the order of finishing).
-bool layer_update(uint k, uint ex, uint w, uint S, bool ticks, bool reduce)
+// Returns whether this workgroup computed the layer's messages (in the cpu
+// kernel's split mode, the last workgroup of the episode to finish).
+bool layer_update(uint k, uint ex, uint w, uint S)
 {
 #ifdef VSML_CPU
-    return layer_update_cpu(k, ex, w, S, ticks, reduce);
+    return layer_update_cpu(k, ex, w, S);
 #else
     if ((pc.flags & VSML_FLAG_PER_LAYER) != 0 && pc.n_layers > 1)
         load_block(k);
@@ -804,7 +802,7 @@ void main()
         // one call site for both sweeps: every inlined copy of layer_update
         // costs llvmpipe seconds of compile time
         for (uint n = n0; n < n1; n++) {
-            reduce = layer_update(n < K ? n : 2 * K - 1 - n, ex, w, S, true, !split);
+            reduce = layer_update(n < K ? n : 2 * K - 1 - n, ex, w, S);
             if (n == K - 1 && reduce)
                 loss_and_error(t, label);
         }
