@@ -926,6 +926,7 @@ int vsml_pop_run(vsml_pop *pop, uint64_t seed, int t0, int n_steps, bool init,
         .scratch_stride = pop->scratch_stride,
         .param_stride = pop->param_stride,
         .split = (uint32_t)pop->split,
+        .zero = 0, /* must stay 0: the tick's run-time zero (ZT_TICK) */
     };
     int dispatches = 0;
     if (pop->split > 1)
