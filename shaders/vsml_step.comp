@@ -237,7 +237,10 @@ void load_block(uint blk)
 
 uint lk(uint k, uint f) { return lay[VSML_LAY_LAYER0 + k * VSML_LAY_STRIDE + f]; }
 
-void init_episode()
+// Workgroup w of the S that share the episode (split mode; else 0 of 1)
+// starts the states of every S-th run of WG sub-LSTMs; workgroup 0 also
+// clears the inboxes, the results and the split counter.
+void init_episode(uint w, uint S)
 {
     uint init_id = epinfo[(pc.ep_base + ep) * 2 + 1];
     for (uint k = 0; k < pc.n_layers; k++) {
@@ -249,7 +252,7 @@ void init_episode()
         // the cpu kernel's layout (st_img): vec4 quads, h quads 0..N/4-1, c
         // after; the same numbers as below, with constant indices (a private
         // array with variable indices is a loop over the lanes in llvmpipe)
-        for (uint i = tid; i < AB; i += WG) {
+        for (uint i = w * WG + tid; i < AB; i += S * WG) {
             uvec4 r0 = philox4x32(uvec4(i, k, init_id, VSML_TAG_INIT), uvec2(pc.seed_lo, pc.seed_hi));
             uvec4 r1 = philox4x32(uvec4(i, k | (1u << 8), init_id, VSML_TAG_INIT),
                                   uvec2(pc.seed_lo, pc.seed_hi));
@@ -269,7 +272,7 @@ void init_episode()
             st4[sb / 4 + 7 * AB + i] = vec4(0.0);
         }
 #else
-        for (uint i = tid; i < AB; i += WG) {
+        for (uint i = w * WG + tid; i < AB; i += S * WG) {
             float c[N];
             for (uint j = 0; j < N; j++)
                 c[j] = 0.0;
@@ -288,18 +291,22 @@ void init_episode()
             }
         }
 #endif
+        if (w != 0)
+            continue;
         uint fo = sc_base + lk(k, VSML_LAYK_FWD), bo = sc_base + lk(k, VSML_LAYK_BWD);
         for (uint i = tid; i < A * M; i += WG)
             SC_W(fo + i, 0.0);
         for (uint i = tid; i < B * M; i += WG)
             SC_W(bo + i, 0.0);
     }
-    for (uint i = tid; i < VSML_RES_STRIDE; i += WG)
-        res[(pc.ep_base + ep) * VSML_RES_STRIDE + i] = 0.0;
+    if (w == 0) {
+        for (uint i = tid; i < VSML_RES_STRIDE; i += WG)
+            res[(pc.ep_base + ep) * VSML_RES_STRIDE + i] = 0.0;
 #ifdef VSML_CPU
-    if (tid == 0)
-        scu[sc_base + lay[VSML_LAY_CNT]] = 0u; // no workgroup done yet (split)
+        if (tid == 0)
+            scu[sc_base + lay[VSML_LAY_CNT]] = 0u; // no workgroup done yet (split)
 #endif
+    }
     sync();
 }
 
@@ -760,11 +767,11 @@ void zero_last_bwd()
 
 void main()
 {
-    // split > 1 (cpu kernel only): one sweep of one step (phase 0, split
-    // workgroups per episode) or the initial states (phase 2), see
+    // split > 1 (cpu kernel only): one sweep of one step (phase 0) or the
+    // initial states (phase 2), split workgroups per episode, see
     // VSML_MAX_SPLIT
     bool split = pc.split > 1;
-    uint S = split && pc.phase == 0 ? pc.split : 1u;
+    uint S = split ? pc.split : 1u;
 #ifdef VSML_SERIAL
     tid = 0;
     WG = 1;
@@ -784,7 +791,7 @@ void main()
     bool bwd_pass = (pc.flags & VSML_FLAG_BACKWARD_PASS) != 0;
 
     if (pc.init_state != 0)
-        init_episode();
+        init_episode(w, S);
 #ifdef VSML_CPU
     load_block(0);
     if (pc.phase == 0) // not for the initial states alone

@@ -58,7 +58,8 @@
 /* cpu kernel: at most this many workgroups share an episode (push constant
  * split > 1: phase 0 runs one layer update, the micro ticks with the
  * episode's inputs a divided among split workgroups, then the messages and
- * the loss in the last of them to finish; phase 2 the initial states) */
+ * the loss in the last of them to finish; phase 2 the initial states, each
+ * of the split workgroups a share of the sub-LSTMs) */
 #define VSML_MAX_SPLIT 8
 #define VSML_LAY_LAYER0 8
 #define VSML_LAY_STRIDE 8

@@ -859,9 +859,10 @@ static int dispatch_chunks(vsml_pop *pop, VkCommandBuffer cb, struct vsml_step_p
 }
 
 /* The cpu kernel with split workgroups per episode (VSML_MAX_SPLIT in
- * shader_iface.h): the initial states (phase 2), then a dispatch per step
- * and sweep (phase 0: the micro ticks on split workgroups per episode, the
- * messages and the loss in the last workgroup of the episode to finish).
+ * shader_iface.h), split workgroups per episode: the initial states (phase
+ * 2, each workgroup a share of the sub-LSTMs), then a dispatch per step and
+ * sweep (phase 0: the micro ticks on the workgroups, the messages and the
+ * loss in the last workgroup of the episode to finish).
  * Returns the number of dispatches. */
 static int record_split(vsml_pop *pop, VkCommandBuffer cb, struct vsml_step_pc *pc, int t0,
                         int n_steps, bool init)
@@ -872,7 +873,7 @@ static int record_split(vsml_pop *pop, VkCommandBuffer cb, struct vsml_step_pc *
         pc->init_state = 1;
         pc->t0 = (uint32_t)t0;
         pc->n_steps = 0;
-        n += dispatch_chunks(pop, cb, pc, 1);
+        n += dispatch_chunks(pop, cb, pc, (uint32_t)pop->split);
         pc->init_state = 0;
     }
     pc->n_steps = 1;
