@@ -9,6 +9,9 @@
 // same workgroup within the dispatch, hence `coherent` + memoryBarrierBuffer.
 #extension GL_GOOGLE_include_directive : require
 #extension GL_EXT_control_flow_attributes : require
+#ifdef VSML_CPU
+#extension GL_ARB_gpu_shader_int64 : require // the state stores (STORE_HC)
+#endif
 #include "vsml/shader_iface.h"
 #include "philox.glsl"
 #include "common.glsl"
@@ -36,7 +39,7 @@ layout(std430, binding = 9) writeonly buffer Losses { float loss_out[]; };
 // scratch; it reads and writes them through the same views. (The cpu
 // kernel's scratch accesses through texel views measured no faster.)
 #if VSML_N <= 16
-// N = 16: the state as vec4 quads, the cpu kernel's layout (st_img below)
+// N = 16: the state in the quad layout (QT below), as the cpu kernel's
 #define VSML_QUAD_STATE
 layout(binding = 12, rgba32f) uniform coherent imageBuffer st_img;
 #else
@@ -128,10 +131,10 @@ vec4 whv[(VSML_N + 1) * (VSML_G / 4)];
 layout(constant_id = 1) const uint CPU_MAX_WG = 64;
 shared vec4 hpart[CPU_MAX_WG * (VSML_N / 4)];
 // The state buffer (binding 5) as a texel buffer of vec4 quads of a
-// sub-LSTM's h (quads 0..3) and c (quads 4..7), quad q of sub-LSTM i of a
-// layer at texel sb / 4 + q * AB + i: llvmpipe reads and writes an image
-// texel per lane in one go, where a buffer access is a loop over the lanes
-// for every float. The examples (binding 2) likewise.
+// sub-LSTM's h (quads 0..3) and c (quads 4..7) in the quad layout (QT
+// below): llvmpipe reads an image texel per lane in one go, where a buffer
+// load is a loop over the lanes for every float. The examples (binding 2)
+// likewise.
 #define VSML_QUAD_STATE
 layout(binding = 10, rgba32f) uniform coherent imageBuffer st_img;
 layout(binding = 11, r32f) uniform readonly imageBuffer xs_img;
@@ -193,16 +196,30 @@ shared uint n_done; // split: workgroups of the episode done before this one
 #define ZT_CDEP(u) c[u] = uintBitsToFloat(floatBitsToUint(c[u]) | uvec4(dm));
 #define ZT_TICK { vec4 hb[4]; E16(ZT_Q0) ZT_QUARTER(1) ZT_QUARTER(2) ZT_QUARTER(3) \
                   { uint dm; ZT_DEP(dm) E4(ZT_CDEP, 0) } E4(CELL, 0) }
-// Sub-LSTM i's state in the quad layout (st_img, texel sb / 4 + q * AB + i):
-// h in quads 0..3, c in quads 4..7 (E4(LOAD_HC, 0), E4(STORE_HC, 0)).
-// Loads go through the texel view (a gather), stores through the buffer as
-// vec4s: llvmpipe stores an image texel one float at a time (a loop over
-// the lanes per float), a vec4 buffer element in one loop over the lanes.
+// The quad layout of the state (N = 16; the cpu and serial kernels): quad u
+// (u < 4: h[4u..4u+3], else c[4(u-4)..]) of sub-LSTM i of the layer whose
+// state starts at float sb is texel QT(u, i); quads 2p and 2p + 1 of a
+// sub-LSTM are adjacent, so that they are also the 32-byte element PT(p, i).
+// Loads go through the texel view st_img (a gather). llvmpipe stores an
+// image texel one float at a time (a loop over the lanes per float) and a
+// buffer element in one loop over the lanes, so the cpu kernel stores two
+// quads at once, as a u64vec4 of their bits (STORE_HC: half the loops of
+// vec4 stores, 784x10 rollout -3 to -6%); the serial kernel stores vec4s.
+#define QT(u, i) (sb / 4 + ((u) >> 1) * 2 * AB + 2 * (i) + ((u) & 1))
+#define PT(p, i) (sb / 8 + (p) * AB + (i))
 layout(std430, binding = 5) coherent buffer State4 { vec4 st4[]; }; // same memory
-#define LOAD_HC(u) h[u] = imageLoad(st_img, int(sb / 4 + (u) * AB + i)); \
-                   c[u] = imageLoad(st_img, int(sb / 4 + (4 + (u)) * AB + i));
-#define STORE_HC(u) st4[sb / 4 + (u) * AB + i] = h[u]; \
-                    st4[sb / 4 + (4 + (u)) * AB + i] = c[u];
+#define LOAD_HC(u) h[u] = imageLoad(st_img, int(QT(u, i))); \
+                   c[u] = imageLoad(st_img, int(QT(4 + (u), i)));
+#define STORE_HQ(u) st4[QT(u, i)] = h[u]; \
+                    st4[QT(4 + (u), i)] = c[u];
+#ifdef VSML_CPU
+layout(std430, binding = 5) coherent buffer State8 { u64vec4 st8[]; }; // same memory
+#define PK2(a, b) packUint2x32(uvec2(floatBitsToUint(a), floatBitsToUint(b)))
+#define PK8(qa, qb) u64vec4(PK2(qa.x, qa.y), PK2(qa.z, qa.w), PK2(qb.x, qb.y), PK2(qb.z, qb.w))
+// h quads 2p, 2p + 1 and the c quads after them (STORE_HC(0) STORE_HC(1))
+#define STORE_HC(p) st8[PT(p, i)] = PK8(h[2 * (p)], h[2 * (p) + 1]); \
+                    st8[PT(2 + (p), i)] = PK8(c[2 * (p)], c[2 * (p) + 1]);
+#endif
 
 uint tid, WG, ep, st_base, sc_base;
 
@@ -249,9 +266,9 @@ void init_episode(uint w, uint S)
         float scale = inversesqrt(float(A));
         bool zeros = (pc.flags & VSML_FLAG_INIT_ZEROS) != 0;
 #ifdef VSML_QUAD_STATE
-        // the cpu kernel's layout (st_img): vec4 quads, h quads 0..N/4-1, c
-        // after; the same numbers as below, with constant indices (a private
-        // array with variable indices is a loop over the lanes in llvmpipe)
+        // the quad layout (QT): the same numbers as below, with constant
+        // indices (a private array with variable indices is a loop over the
+        // lanes in llvmpipe)
         for (uint i = w * WG + tid; i < AB; i += S * WG) {
             uvec4 r0 = philox4x32(uvec4(i, k, init_id, VSML_TAG_INIT), uvec2(pc.seed_lo, pc.seed_hi));
             uvec4 r1 = philox4x32(uvec4(i, k | (1u << 8), init_id, VSML_TAG_INIT),
@@ -262,14 +279,14 @@ void init_episode(uint w, uint S)
                            trunc_normal2(r1.w)) * scale;
             c0 = zeros ? vec4(0.0) : c0;
             c1 = zeros ? vec4(0.0) : c1;
-            st4[sb / 4 + i] = vec4(0.0); // vec4 buffer stores, as STORE_HC
-            st4[sb / 4 + AB + i] = vec4(0.0);
-            st4[sb / 4 + 2 * AB + i] = vec4(0.0);
-            st4[sb / 4 + 3 * AB + i] = vec4(0.0);
-            st4[sb / 4 + 4 * AB + i] = c0;
-            st4[sb / 4 + 5 * AB + i] = c1;
-            st4[sb / 4 + 6 * AB + i] = vec4(0.0);
-            st4[sb / 4 + 7 * AB + i] = vec4(0.0);
+            st4[QT(0, i)] = vec4(0.0);
+            st4[QT(1, i)] = vec4(0.0);
+            st4[QT(2, i)] = vec4(0.0);
+            st4[QT(3, i)] = vec4(0.0);
+            st4[QT(4, i)] = c0;
+            st4[QT(5, i)] = c1;
+            st4[QT(6, i)] = vec4(0.0);
+            st4[QT(7, i)] = vec4(0.0);
         }
 #else
         for (uint i = w * WG + tid; i < AB; i += S * WG) {
@@ -397,7 +414,7 @@ void micro_ticks(uint k, uint A, uint B, uint ex)
             h = hn;
             tick++;
         } while (tick < pc.micro_ticks);
-        E4(STORE_HC, 0)
+        E4(STORE_HQ, 0)
         i++;
     } while (i < AB);
 }
@@ -468,7 +485,7 @@ void micro_ticks(uint k, uint A, uint B, uint ex)
 // F[b] = W_fwd . mean_a h[a,b] + b_fwd; G[a] = W_bwd . mean_b h[a,b] + b_bwd.
 // STH(j, i): float j of sub-LSTM i's state in layer sb (h for j < N).
 #ifdef VSML_QUAD_STATE
-#define STH(j, i) imageLoad(st_img, int(sb / 4 + ((j) >> 2) * AB + (i)))[(j) & 3]
+#define STH(j, i) imageLoad(st_img, int(QT((j) >> 2, i)))[(j) & 3]
 #else
 #define STH(j, i) ST(sb + (j) * AB + (i))
 #endif
@@ -603,7 +620,7 @@ bool layer_update_cpu(uint k, uint ex, uint w, uint S)
             tick++;
         } while (tick < pc.micro_ticks);
         if (live) {
-            E4(STORE_HC, 0)
+            STORE_HC(0) STORE_HC(1)
 #define HS_ADD(u) hs[u] += h[u];
             E4(HS_ADD, 0)
         }
@@ -631,7 +648,7 @@ bool layer_update_cpu(uint k, uint ex, uint w, uint S)
             uint a = min(a_lo + tid + it * WG, A - 1);
             vec4 hg[4] = vec4[4](vec4(0.0), vec4(0.0), vec4(0.0), vec4(0.0));
             for (uint b2 = 0; b2 < B; b2++) {
-#define HG_ADD(u) hg[u] += imageLoad(st_img, int(sb / 4 + (u) * AB + a * B + b2));
+#define HG_ADD(u) hg[u] += imageLoad(st_img, int(QT(u, a * B + b2)));
                 E4(HG_ADD, 0)
             }
 #define G_FMA(m, j) g += HJ(hg, j) * inv * WUS(VSML_OFF_W_BWD + (j) * M + (m));

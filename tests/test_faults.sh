@@ -94,5 +94,19 @@ if [ $rc -eq 0 ] && grep -q "debug: parallel kernel" "$tmp/err" &&
 else
     fail "automatic kernel beyond the texel limit (exit $rc, error '$err')"; cat "$tmp/out" "$tmp/err"
 fi
+# a device without 64-bit integers: the cpu kernel's state stores need them
+expect_fail "cpu kernel without shaderInt64" "cpu kernel cannot run this network: the device has no 64-bit integers" \
+    env VSML_FAULT=no_int64 "$exe" rollout --kernel cpu --dataset random \
+    --input-dim 784 --layers 784,10 --steps 2
+VSML_FAULT=no_int64 timeout 600 "$exe" -v rollout --dataset random --input-dim 784 \
+    --layers 784,10 --steps 2 --reference > "$tmp/out" 2> "$tmp/err"
+rc=$?
+err=$(sed -n 's/^device vs reference: max logit error \([^ ]*\) .*/\1/p' "$tmp/out")
+if [ $rc -eq 0 ] && grep -q "debug: parallel kernel" "$tmp/err" &&
+   python3 -c "import sys; sys.exit(not float('$err') < 1e-4)" 2>/dev/null; then
+    ok "automatic kernel without shaderInt64: parallel kernel, logit error $err"
+else
+    fail "automatic kernel without shaderInt64 (exit $rc, error '$err')"; cat "$tmp/out" "$tmp/err"
+fi
 [ $fails -eq 0 ] && echo "all passed" || echo "$fails failure(s)"
 [ $fails -eq 0 ]

@@ -276,6 +276,8 @@ static const char *cpu_kernel_unfit(const vsml_pop *pop)
         return "it is built for state size 16";
     if (cfg->per_layer_params && cfg->n_layers > 1)
         return "it reads one parameter block";
+    if (!pop->eng->vk->shader_int64)
+        return "the device has no 64-bit integers (shaderInt64), which its state stores use";
     if (pop->state_stride / 4 > lim->maxTexelBufferElements ||
         (uint64_t)pop->shape.n_examples * cfg->sizes[0] > lim->maxTexelBufferElements ||
         (uint64_t)pop->shape.P * pop->param_stride / 4 > lim->maxTexelBufferElements)

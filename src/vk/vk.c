@@ -32,7 +32,8 @@ const char *vk_result_str(VkResult r)
  * VK_ERROR_OUT_OF_DEVICE_MEMORY), hang (a submission never completes, so
  * the fence wait runs into its timeout), no_extension (the instance lacks
  * every optional extension and layer: validation cannot be enabled),
- * small_texels (maxTexelBufferElements is the spec's minimum, 65536). */
+ * small_texels (maxTexelBufferElements is the spec's minimum, 65536),
+ * no_int64 (the device has no shaderInt64). */
 static bool fault(const char *kind)
 {
     static int count;
@@ -364,12 +365,18 @@ int vk_ctx_create(vk_ctx **out, const vk_ctx_params *params)
         .pQueuePriorities = &prio,
     };
     const char *swapchain_ext = VK_KHR_SWAPCHAIN_EXTENSION_NAME;
+    /* 64-bit integers: the cpu kernel's state stores (vsml_step.comp) */
+    VkPhysicalDeviceFeatures have, feat = {0};
+    vkGetPhysicalDeviceFeatures(ctx->phys, &have);
+    ctx->shader_int64 = have.shaderInt64 && !fault("no_int64");
+    feat.shaderInt64 = ctx->shader_int64;
     VkDeviceCreateInfo di = {
         .sType = VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO,
         .queueCreateInfoCount = 1,
         .pQueueCreateInfos = &qi,
         .enabledExtensionCount = params->swapchain ? 1 : 0,
         .ppEnabledExtensionNames = &swapchain_ext,
+        .pEnabledFeatures = &feat,
     };
     VK_CHECK(vkCreateDevice(ctx->phys, &di, NULL, &ctx->dev));
     volkLoadDevice(ctx->dev);

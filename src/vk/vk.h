@@ -52,6 +52,7 @@ typedef struct vk_ctx {
     VkPhysicalDeviceMemoryProperties mem;
     uint32_t subgroup_size;
     uint32_t timestamp_bits; /* 0 = no timestamps on the compute queue */
+    bool shader_int64;       /* shaderInt64, enabled where the device has it */
     bool validation;
     int validation_errors;   /* count of validation-layer errors seen */
     bool stuck;              /* a fence wait timed out: work may still be pending, so
