@@ -127,7 +127,6 @@ vec4 whv[(VSML_N + 1) * (VSML_G / 4)];
 // loop over the lanes per float, which made the messages of a layer update
 // cost as much as several rounds of micro ticks)
 #define WU(q) imageLoad(pv_img, int(wbase4 + (q)))
-#define WUS(p) WU((p) >> 2)[(p) & 3]
 layout(constant_id = 1) const uint CPU_MAX_WG = 64;
 shared vec4 hpart[CPU_MAX_WG * (VSML_N / 4)];
 // The state buffer (binding 5) as a texel buffer of vec4 quads of a
@@ -651,13 +650,15 @@ bool layer_update_cpu(uint k, uint ex, uint w, uint S)
 #define HG_ADD(u) hg[u] += imageLoad(st_img, int(QT(u, a * B + b2)));
                 E4(HG_ADD, 0)
             }
-#define G_FMA(m, j) g += HJ(hg, j) * inv * WUS(VSML_OFF_W_BWD + (j) * M + (m));
-#define G_OUT(m) { \
-            float g = WUS(VSML_OFF_B_BWD + (m)); \
-            F16(G_FMA, m) \
-            if (a_lo + tid + it * WG < a_hi) \
-                SC_W(dst_g + a * M + (m), g); }
-            G8(G_OUT)
+            // G[a][0..3] in ga, G[a][4..7] in gb: one texel per weight quad
+            vec4 ga = WU(VSML_OFF_B_BWD / 4), gb = WU(VSML_OFF_B_BWD / 4 + 1);
+#define GO_FMA(j) ga += HJ(hg, j) * inv * WU((VSML_OFF_W_BWD + (j) * M) / 4); \
+                  gb += HJ(hg, j) * inv * WU((VSML_OFF_W_BWD + (j) * M) / 4 + 1);
+            E16(GO_FMA)
+            if (a_lo + tid + it * WG < a_hi) {
+                SC4_W((dst_g + a * M) / 4, ga);
+                SC4_W((dst_g + a * M) / 4 + 1, gb);
+            }
         }
     }
     // S > 1: the last of the episode's workgroups to finish its ticks adds
@@ -681,25 +682,31 @@ bool layer_update_cpu(uint k, uint ex, uint w, uint S)
     if (reduce) {
         uint bb = min(tid, B - 1);
         vec4 hf[4] = vec4[4](vec4(0.0), vec4(0.0), vec4(0.0), vec4(0.0));
-        for (uint r = 0; r < (pc.split > 1 ? 0 : R); r++) {
+        // (only the invocations tid < B use hf: the loops of the others
+        // are a masked pass each)
+        for (uint r = 0; r < (pc.split > 1 || tid >= B ? 0 : R); r++) {
 #define HF_ADD(u) hf[u] += hpart[(r * B + bb) * 4 + (u)];
             E4(HF_ADD, 0)
         }
-        for (uint w2 = 0; w2 < (pc.split > 1 ? pc.split : 0); w2++) {
+        for (uint w2 = 0; w2 < (pc.split > 1 && tid < B ? pc.split : 0); w2++) {
 #define HF_HP(j) HJ(hf, j) += SC(hp + (w2 * B + bb) * N + (j));
             E16(HF_HP)
         }
         float inv = 1.0 / float(A);
         uint dst_f = last ? sc_base + lay[VSML_LAY_OUT] : sc_base + lk(k + 1, VSML_LAYK_FWD);
-#define F_FMA(m, j) f += HJ(hf, j) * inv * WUS(VSML_OFF_W_FWD + (j) * M + (m));
-#define F_OUT(m) { \
-            float f = WUS(VSML_OFF_B_FWD + (m)); \
-            F16(F_FMA, m) \
-            if (tid < B && !last) \
-                SC_W(dst_f + tid * M + (m), f); \
-            else if (tid < B && (m) == 1) \
-                SC_W(dst_f + tid, 100.0 * safe_tanh(f / 100.0)); }
-        G8(F_OUT)
+        // F[b][0..3] in fa, F[b][4..7] in fb: one texel per weight quad
+        // (a gather per weight made this block a fifth of a small layer's
+        // step)
+        vec4 fa = WU(VSML_OFF_B_FWD / 4), fb = WU(VSML_OFF_B_FWD / 4 + 1);
+#define FO_FMA(j) fa += HJ(hf, j) * inv * WU((VSML_OFF_W_FWD + (j) * M) / 4); \
+                  fb += HJ(hf, j) * inv * WU((VSML_OFF_W_FWD + (j) * M) / 4 + 1);
+        E16(FO_FMA)
+        if (tid < B && !last) {
+            SC4_W((dst_f + tid * M) / 4, fa);
+            SC4_W((dst_f + tid * M) / 4 + 1, fb);
+        } else if (tid < B) {
+            SC_W(dst_f + tid, 100.0 * safe_tanh(fa.y / 100.0)); // the logit: message 1
+        }
     }
     sync();
     return reduce;
