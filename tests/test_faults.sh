@@ -84,29 +84,26 @@ expect_fail "serial kernel beyond the texel limit" "serial kernel cannot run thi
 expect_fail "cpu kernel beyond the texel limit" "cpu kernel cannot run this network" \
     env VSML_FAULT=small_texels "$exe" rollout --kernel cpu --dataset random \
     --input-dim 784 --layers 784,20,10 --steps 2
-VSML_FAULT=small_texels timeout 600 "$exe" -v rollout --dataset random --input-dim 784 \
-    --layers 784,20,10 --steps 2 --reference > "$tmp/out" 2> "$tmp/err"
-rc=$?
-err=$(sed -n 's/^device vs reference: max logit error \([^ ]*\) .*/\1/p' "$tmp/out")
-if [ $rc -eq 0 ] && grep -q "debug: parallel kernel" "$tmp/err" &&
-   python3 -c "import sys; sys.exit(not float('$err') < 1e-4)" 2>/dev/null; then
-    ok "automatic kernel beyond the texel limit: parallel kernel, logit error $err"
-else
-    fail "automatic kernel beyond the texel limit (exit $rc, error '$err')"; cat "$tmp/out" "$tmp/err"
-fi
+# falls_back NAME FAULT LAYERS: with the fault, the automatic kernel choice
+# runs the parallel kernel and matches the CPU reference
+falls_back() {
+    VSML_FAULT=$2 timeout 600 "$exe" -v rollout --dataset random --input-dim 784 \
+        --layers "$3" --steps 2 --reference > "$tmp/out" 2> "$tmp/err"
+    local rc=$?
+    local err
+    err=$(sed -n 's/^device vs reference: max logit error \([^ ]*\) .*/\1/p' "$tmp/out")
+    if [ $rc -eq 0 ] && grep -q "debug: parallel kernel" "$tmp/err" &&
+       python3 -c "import sys; sys.exit(not float('$err') < 1e-4)" 2>/dev/null; then
+        ok "automatic kernel $1: parallel kernel, logit error $err"
+    else
+        fail "automatic kernel $1 (exit $rc, error '$err')"; cat "$tmp/out" "$tmp/err"
+    fi
+}
+falls_back "beyond the texel limit" small_texels 784,20,10
 # a device without 64-bit integers: the cpu kernel's state stores need them
 expect_fail "cpu kernel without shaderInt64" "cpu kernel cannot run this network: the device has no 64-bit integers" \
     env VSML_FAULT=no_int64 "$exe" rollout --kernel cpu --dataset random \
     --input-dim 784 --layers 784,10 --steps 2
-VSML_FAULT=no_int64 timeout 600 "$exe" -v rollout --dataset random --input-dim 784 \
-    --layers 784,10 --steps 2 --reference > "$tmp/out" 2> "$tmp/err"
-rc=$?
-err=$(sed -n 's/^device vs reference: max logit error \([^ ]*\) .*/\1/p' "$tmp/out")
-if [ $rc -eq 0 ] && grep -q "debug: parallel kernel" "$tmp/err" &&
-   python3 -c "import sys; sys.exit(not float('$err') < 1e-4)" 2>/dev/null; then
-    ok "automatic kernel without shaderInt64: parallel kernel, logit error $err"
-else
-    fail "automatic kernel without shaderInt64 (exit $rc, error '$err')"; cat "$tmp/out" "$tmp/err"
-fi
+falls_back "without shaderInt64" no_int64 784,10
 [ $fails -eq 0 ] && echo "all passed" || echo "$fails failure(s)"
 [ $fails -eq 0 ]
