@@ -801,9 +801,8 @@ void zero_last_bwd()
 
 void main()
 {
-    // split > 1 (cpu kernel only): one sweep of one step (phase 0) or the
-    // initial states (phase 2), split workgroups per episode, see
-    // VSML_MAX_SPLIT
+    // split > 1 (cpu kernel only): one sweep of one step, or the initial
+    // states (n_steps = 0), split workgroups per episode, see VSML_MAX_SPLIT
     bool split = pc.split > 1;
     uint S = split ? pc.split : 1u;
 #ifdef VSML_SERIAL
@@ -828,7 +827,7 @@ void main()
         init_episode(w, S);
 #ifdef VSML_CPU
     load_block(0);
-    if (pc.phase == 0) // not for the initial states alone
+    if (pc.n_steps > 0) // not for the initial states alone
         load_whv();
 #else
     if (!per_layer)

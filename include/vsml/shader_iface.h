@@ -56,10 +56,10 @@
 #define VSML_LAY_CNT 6    /* cpu kernel, split episodes: workgroups done with
                            * the current layer update (a uint) */
 /* cpu kernel: at most this many workgroups share an episode (push constant
- * split > 1: phase 0 runs one layer update, the micro ticks with the
+ * split > 1: a dispatch runs one layer update, the micro ticks with the
  * episode's inputs a divided among split workgroups, then the messages and
- * the loss in the last of them to finish; phase 2 the initial states, each
- * of the split workgroups a share of the sub-LSTMs) */
+ * the loss in the last of them to finish; or, with n_steps = 0, the initial
+ * states, each of the split workgroups a share of the sub-LSTMs) */
 #define VSML_MAX_SPLIT 8
 #define VSML_LAY_LAYER0 8
 #define VSML_LAY_STRIDE 8
@@ -109,7 +109,6 @@
     VSML_SU32 init_state;    \
     VSML_SU32 n_eps;         \
     VSML_SU32 split;         \
-    VSML_SU32 phase;         \
     VSML_SU32 sweep;         \
     VSML_SU32 zero; /* always 0 (vsml_step.comp, ZT_TICK) */
 

@@ -861,17 +861,16 @@ static int dispatch_chunks(vsml_pop *pop, VkCommandBuffer cb, struct vsml_step_p
 }
 
 /* The cpu kernel with split workgroups per episode (VSML_MAX_SPLIT in
- * shader_iface.h), split workgroups per episode: the initial states (phase
- * 2, each workgroup a share of the sub-LSTMs), then a dispatch per step and
- * sweep (phase 0: the micro ticks on the workgroups, the messages and the
- * loss in the last workgroup of the episode to finish).
+ * shader_iface.h): the initial states (a dispatch of no steps, each
+ * workgroup a share of the sub-LSTMs), then a dispatch per step and sweep
+ * (the micro ticks on the workgroups, the messages and the loss in the last
+ * workgroup of the episode to finish).
  * Returns the number of dispatches. */
 static int record_split(vsml_pop *pop, VkCommandBuffer cb, struct vsml_step_pc *pc, int t0,
                         int n_steps, bool init)
 {
     int n = 0, n_sweep = pop->cfg.backward_pass ? 2 * pop->cfg.n_layers : pop->cfg.n_layers;
     if (init) {
-        pc->phase = 2;
         pc->init_state = 1;
         pc->t0 = (uint32_t)t0;
         pc->n_steps = 0;
@@ -883,7 +882,6 @@ static int record_split(vsml_pop *pop, VkCommandBuffer cb, struct vsml_step_pc *
         for (int sw = 0; sw < n_sweep; sw++) {
             pc->t0 = (uint32_t)t;
             pc->sweep = (uint32_t)sw;
-            pc->phase = 0;
             n += dispatch_chunks(pop, cb, pc, (uint32_t)pop->split);
         }
     return n;
