@@ -645,8 +645,8 @@ bool layer_update_cpu(uint k, uint ex, uint w, uint S)
 #define HW_ADD(u) hw[u] += hpart[(r * B + tid) * 4 + (u)];
             E4(HW_ADD, 0)
         }
-#define HW_ST(j) SC_W(hp + (w * B + tid) * N + (j), HJ(hw, j));
-        E16(HW_ST)
+#define HW_ST(u) SC4_W((hp + (w * B + tid) * N) / 4 + (u), hw[u]);
+        E4(HW_ST, 0)
     }
     // G[a] = W_bwd . mean_b h[a,b] + b_bwd (not needed below layer 0)
     if (k > 0) {

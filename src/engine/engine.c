@@ -195,6 +195,7 @@ static void plan_layout(vsml_pop *pop)
     sc += maxA * N;
     pop->layout[VSML_LAY_OUT] = sc;
     sc += (uint32_t)cfg->sizes[cfg->n_layers];
+    sc = (sc + 3) & ~3u; /* the split sums are written as vec4 */
     pop->layout[VSML_LAY_HP] = sc;
     sc += VSML_MAX_SPLIT * maxB * N;
     pop->layout[VSML_LAY_CNT] = sc;
