@@ -56,12 +56,10 @@ float trunc_normal2(uint bits)
     return 1.41421356237 * erfinv_giles(v);
 }
 
-// Standard normal number i of ES pair `pair` at step `step` (Box-Muller on
-// two 23-bit uniforms; vsml_es_noise in rng.c is the same formula).
-float es_noise(uvec2 key, uint step, uint pair, uint i)
+// Box-Muller on two words of a Philox block (vsml_es_noise in rng.c is the
+// same formula).
+float box_muller(uvec2 w)
 {
-    uvec4 r = philox4x32(uvec4(i >> 1, pair, step, VSML_TAG_NOISE), key);
-    uvec2 w = (i & 1u) == 0u ? r.xy : r.zw;
     float u1 = u01(w.x), u2 = u01(w.y);
     return sqrt(-2.0 * log(u1)) * cos(6.28318530718 * u2);
 }

@@ -24,21 +24,29 @@ static vsml_model_config small_model(void)
 }
 
 /* The perturbed vectors as the device writes them. */
-static float *device_vectors(vsml_pop *pop, size_t n, const float *theta, uint32_t step)
+static float *device_vectors_of(vsml_pop *pop, size_t n, const float *theta, uint32_t step,
+                                int pairs, uint32_t base)
 {
-    float *v = malloc(sizeof(float) * n * 2 * PAIRS);
-    int rc = vsml_pop_set_es_params(pop, theta, SIGMA, SEED, step, 0) ||
+    float *v = malloc(sizeof(float) * n * 2 * pairs);
+    int rc = vsml_pop_set_es_params(pop, theta, SIGMA, SEED, step, base) ||
              vsml_pop_get_params(pop, v);
     CHECK(rc == 0, "device perturbation failed");
     return v;
 }
 
-static void check_noise(const float *v, const float *theta, size_t n)
+static float *device_vectors(vsml_pop *pop, size_t n, const float *theta, uint32_t step)
+{
+    return device_vectors_of(pop, n, theta, step, PAIRS, 0);
+}
+
+/* Pair j of the vectors v holds the noise of pair base + j at step STEP. */
+static void check_noise_of(const float *v, const float *theta, size_t n, int pairs,
+                           uint32_t base)
 {
     double worst = 0;
-    for (int j = 0; j < PAIRS; j++)
+    for (int j = 0; j < pairs; j++)
         for (size_t i = 0; i < n; i++) {
-            float eh = vsml_es_noise(SEED, STEP, (uint32_t)j, (uint32_t)i);
+            float eh = vsml_es_noise(SEED, STEP, base + (uint32_t)j, (uint32_t)i);
             double ed = ((double)v[(2 * j) * n + i] - theta[i]) / SIGMA;
             double em = ((double)theta[i] - v[(2 * j + 1) * n + i]) / SIGMA;
             double e = fmax(fabs(ed - eh), fabs(em - eh)) / (1.0 + fabs(eh));
@@ -46,6 +54,32 @@ static void check_noise(const float *v, const float *theta, size_t n)
         }
     fprintf(stderr, "host vs device noise: worst relative difference %.2e\n", worst);
     CHECK(worst < 1e-4, "host and device noise differ by %.3g", worst);
+}
+
+static void check_noise(const float *v, const float *theta, size_t n)
+{
+    check_noise_of(v, theta, n, PAIRS, 0);
+}
+
+/* A share of pairs as an MPI rank has it: a pair count that is not a
+ * multiple of VSML_PERTURB_PAIRS (an invocation's pairs), starting at pair 5. */
+static void test_perturb_share(vsml_engine *eng)
+{
+    int pairs = 2 * VSML_PERTURB_PAIRS + 3;
+    vsml_model_config cfg = small_model();
+    size_t n = vsml_param_count(&cfg);
+    float *theta = malloc(4 * n);
+    vsml_params_init(&cfg, 9, theta);
+    vsml_pop_shape shape = {.P = 2 * pairs, .E = 1, .T = 1, .n_examples = 1, .n_streams = 1};
+    vsml_pop *pop = NULL;
+    CHECK(vsml_pop_create(eng, &cfg, &shape, &pop) == 0, "pop");
+    if (pop) {
+        float *v = device_vectors_of(pop, n, theta, STEP, pairs, 5);
+        check_noise_of(v, theta, n, pairs, 5);
+        free(v);
+    }
+    vsml_pop_destroy(&pop);
+    free(theta);
 }
 
 /* f(v) = sum_i a_i (v_i - c_i)^2 on every read-back vector. */
@@ -123,6 +157,39 @@ static void test_gradient(vsml_engine *eng)
     CHECK(memcmp(v, v3, 4 * n * 2 * PAIRS) != 0, "another step drew the same noise");
     vsml_pop_destroy(&pop);
     free(v); free(v2); free(v3); free(theta); free(g); free(g2); free(a); free(c);
+}
+
+/* The threaded, blocked gradient is exactly the definition: per parameter
+ * the sum over pairs in order, in double, of vsml_es_noise * weight, over
+ * P. n is odd and spans several blocks; some weights are zero. */
+static void test_gradient_sum(void)
+{
+    enum { N = 1237, NP = 37 };
+    float fp[NP], fm[NP], w[NP], *g = malloc(4 * N);
+    vsml_rng r;
+    vsml_rng_init(&r, 5, 0, VSML_TAG_DATA);
+    for (int j = 0; j < NP; j++) {
+        fp[j] = (float)vsml_rng_normal(&r);
+        fm[j] = j % 5 == 0 ? fp[j] : (float)vsml_rng_normal(&r);
+    }
+    vsml_es_opts o = {.sigma = SIGMA};
+    CHECK(vsml_es_gradient(&o, N, SEED, STEP, NP, fp, fm, g, w) == 0, "gradient");
+    int bad = 0;
+    for (int i = 0; i < N; i++) {
+        double acc = 0;
+        for (int j = 0; j < NP; j++)
+            acc += (double)vsml_es_noise(SEED, STEP, (uint32_t)j, (uint32_t)i) *
+                   ((fp[j] - fm[j]) / (2.0f * SIGMA));
+        bad += g[i] != (float)(acc / NP);
+    }
+    CHECK(bad == 0, "%d of %d gradient components differ from the definition", bad, N);
+    for (uint32_t i2 = 0; i2 < 300; i2 += 7) {
+        float e[2];
+        vsml_es_noise2(SEED, STEP, 11, i2, e);
+        CHECK(e[0] == vsml_es_noise(SEED, STEP, 11, 2 * i2) &&
+              e[1] == vsml_es_noise(SEED, STEP, 11, 2 * i2 + 1), "noise2 at %u", i2);
+    }
+    free(g);
 }
 
 static void test_optimiser(void)
@@ -234,16 +301,25 @@ static void test_tasks(void)
     CHECK(memcmp(x1, x3, sizeof(x1)) != 0, "another step gave the same data");
     for (int i = 0; i < 6 * 7; i++)
         CHECK(s1[2 * i] == i && s1[2 * i + 1] >= 0 && s1[2 * i + 1] < 2, "stream %d", i);
+    /* an MPI rank's share, starting and ending inside a task: the same rows */
+    float xr[3 * 7 * 5];
+    int32_t sr[3 * 7 * 2];
+    CHECK(vsml_tasks_build_range(&src, &sp, 3, 10, 1, 4, xr, sr) == 0, "build range");
+    CHECK(!memcmp(xr, x1 + 7 * 5, sizeof(xr)), "streams 1..3 built alone differ");
+    for (int i = 0; i < 3 * 7; i++)
+        CHECK(sr[2 * i] == i && sr[2 * i + 1] == s1[2 * (i + 7) + 1], "range stream row %d", i);
     vsml_task_source_free(&src);
 }
 
 int main(void)
 {
     test_optimiser();
+    test_gradient_sum();
     test_config();
     test_tasks();
     vsml_engine *eng = test_engine(0, 0);
     test_gradient(eng);
+    test_perturb_share(eng);
     test_training(eng);
     CHECK(test_validation_errors(eng) == 0, "validation");
     vsml_engine_destroy(&eng);

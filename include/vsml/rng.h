@@ -27,9 +27,13 @@ float vsml_erfinvf(float x);
 float vsml_trunc_normal2(uint32_t bits);
 
 /* Standard normal number i of ES pair `pair` at step `step`: the noise of
- * spec section 6, identical to es_noise() in shaders/philox.glsl up to
+ * spec section 6, identical to the noise of shaders/es_perturb.comp up to
  * float rounding of log/cos. No table is stored. */
 float vsml_es_noise(uint64_t seed, uint32_t step, uint32_t pair, uint32_t i);
+
+/* Numbers 2 i2 and 2 i2 + 1 of pair `pair` at once (one Philox block holds
+ * both): out[k] == vsml_es_noise(seed, step, pair, 2 * i2 + k). */
+void vsml_es_noise2(uint64_t seed, uint32_t step, uint32_t pair, uint32_t i2, float out[2]);
 
 /* A sequential stream on top of Philox, for host-side sampling. */
 typedef struct vsml_rng {

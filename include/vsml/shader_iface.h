@@ -112,9 +112,13 @@
     VSML_SU32 sweep;         \
     VSML_SU32 zero; /* always 0 (vsml_step.comp, ZT_TICK) */
 
-/* es_perturb.comp: dispatch (ceil(n_params / wg), pairs, 1). */
+/* es_perturb.comp: dispatch (ceil(n_params / (2 wg)), ceil(pairs /
+ * VSML_PERTURB_PAIRS), 1): an invocation per two parameters and
+ * VSML_PERTURB_PAIRS pairs. */
+#define VSML_PERTURB_PAIRS 8
 #define VSML_PERTURB_PC_FIELDS \
     VSML_SU32 n_params;        \
+    VSML_SU32 n_pairs;         \
     VSML_SU32 seed_lo;         \
     VSML_SU32 seed_hi;         \
     VSML_SU32 step;            \

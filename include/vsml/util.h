@@ -25,6 +25,12 @@ int vsml_read_file(const char *path, size_t max_bytes, uint8_t **buf, size_t *le
 /* Monotonic time in seconds. */
 double vsml_now(void);
 
+/* Calls fn(ctx, i) once for every i in [0, n) on up to max_threads threads
+ * (<= 0: one per online CPU; fewer when threads cannot be created), each
+ * thread taking the next i. After an fn returns non-zero no further item
+ * is started; returns the first non-zero result, else 0. */
+int vsml_parallel_for(size_t n, int max_threads, int (*fn)(void *ctx, size_t i), void *ctx);
+
 /* FNV-1a 64-bit hash. */
 uint64_t vsml_fnv1a(const void *data, size_t len, uint64_t h);
 

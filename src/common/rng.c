@@ -65,14 +65,33 @@ float vsml_trunc_normal2(uint32_t bits)
     return 1.41421356237f * vsml_erfinvf(v);
 }
 
-float vsml_es_noise(uint64_t seed, uint32_t step, uint32_t pair, uint32_t i)
+/* Box-Muller on two words of a Philox block (spec section 6's noise). */
+static float box_muller(uint32_t a, uint32_t b)
 {
-    uint32_t ctr[4] = {i >> 1, pair, step, VSML_TAG_NOISE};
-    uint32_t key[2] = {(uint32_t)seed, (uint32_t)(seed >> 32)}, r[4];
-    vsml_philox4x32(ctr, key, r);
-    uint32_t a = (i & 1) ? r[2] : r[0], b = (i & 1) ? r[3] : r[1];
     float u1 = vsml_u01(a), u2 = vsml_u01(b);
     return sqrtf(-2.0f * logf(u1)) * cosf(6.28318530718f * u2);
+}
+
+static void noise_block(uint64_t seed, uint32_t step, uint32_t pair, uint32_t i2, uint32_t r[4])
+{
+    uint32_t ctr[4] = {i2, pair, step, VSML_TAG_NOISE};
+    uint32_t key[2] = {(uint32_t)seed, (uint32_t)(seed >> 32)};
+    vsml_philox4x32(ctr, key, r);
+}
+
+float vsml_es_noise(uint64_t seed, uint32_t step, uint32_t pair, uint32_t i)
+{
+    uint32_t r[4];
+    noise_block(seed, step, pair, i >> 1, r);
+    return (i & 1) ? box_muller(r[2], r[3]) : box_muller(r[0], r[1]);
+}
+
+void vsml_es_noise2(uint64_t seed, uint32_t step, uint32_t pair, uint32_t i2, float out[2])
+{
+    uint32_t r[4];
+    noise_block(seed, step, pair, i2, r);
+    out[0] = box_muller(r[0], r[1]);
+    out[1] = box_muller(r[2], r[3]);
 }
 
 void vsml_rng_init(vsml_rng *r, uint64_t seed, uint32_t stream, uint32_t tag)

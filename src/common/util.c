@@ -1,6 +1,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -159,4 +161,52 @@ uint64_t vsml_fnv1a(const void *data, size_t len, uint64_t h)
         h *= 0x100000001b3ull;
     }
     return h;
+}
+
+#define PARALLEL_MAX_THREADS 256
+
+typedef struct parallel_job {
+    size_t n;
+    int (*fn)(void *ctx, size_t i);
+    void *ctx;
+    atomic_size_t next;
+    atomic_int rc;
+} parallel_job;
+
+static void *parallel_worker(void *arg)
+{
+    parallel_job *j = arg;
+    for (;;) {
+        if (atomic_load(&j->rc) != 0)
+            return NULL;
+        size_t i = atomic_fetch_add(&j->next, 1);
+        if (i >= j->n)
+            return NULL;
+        int rc = j->fn(j->ctx, i);
+        if (rc != 0) {
+            int zero = 0;
+            atomic_compare_exchange_strong(&j->rc, &zero, rc);
+        }
+    }
+}
+
+int vsml_parallel_for(size_t n, int max_threads, int (*fn)(void *ctx, size_t i), void *ctx)
+{
+    parallel_job j = {.n = n, .fn = fn, .ctx = ctx};
+    atomic_init(&j.next, 0);
+    atomic_init(&j.rc, 0);
+    if (max_threads <= 0) {
+        long c = sysconf(_SC_NPROCESSORS_ONLN);
+        max_threads = c > 0 ? (int)c : 1;
+    }
+    size_t nt = (size_t)max_threads < n ? (size_t)max_threads : n;
+    nt = nt > PARALLEL_MAX_THREADS ? PARALLEL_MAX_THREADS : nt;
+    pthread_t th[PARALLEL_MAX_THREADS];
+    size_t started = 0;
+    while (started + 1 < nt && pthread_create(&th[started], NULL, parallel_worker, &j) == 0)
+        started++; /* fewer threads: this one and the others take more items */
+    parallel_worker(&j);
+    for (size_t t = 0; t < started; t++)
+        pthread_join(th[t], NULL);
+    return atomic_load(&j.rc);
 }

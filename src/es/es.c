@@ -6,6 +6,7 @@
 #include "vsml/es.h"
 #include "vsml/log.h"
 #include "vsml/rng.h"
+#include "vsml/util.h"
 
 typedef struct ranked {
     float f;
@@ -59,30 +60,58 @@ static int pair_weights(const vsml_es_opts *o, int P, const float *fp, const flo
     return rc;
 }
 
+/* The gradient sum over pairs, for parameters in blocks of GRAD_BLOCK on
+ * all CPUs: every parameter sums its pairs in order 0..P-1 in double,
+ * whatever the thread count (bitwise the same result). */
+#define GRAD_BLOCK 256
+
+typedef struct grad_job {
+    size_t n;
+    uint64_t seed;
+    uint32_t step;
+    int P;
+    const float *w;
+    float *g;
+} grad_job;
+
+static int grad_block(void *ctx, size_t blk)
+{
+    const grad_job *j = ctx;
+    double acc[GRAD_BLOCK] = {0};
+    size_t b = blk * GRAD_BLOCK, m = j->n - b < GRAD_BLOCK ? j->n - b : GRAD_BLOCK;
+    for (int p = 0; p < j->P; p++) {
+        double w = j->w[p];
+        if (w == 0.0)
+            continue;
+        for (size_t k = 0; k < m; k += 2) {
+            float e[2];
+            vsml_es_noise2(j->seed, j->step, (uint32_t)p, (uint32_t)((b + k) >> 1), e);
+            acc[k] += (double)e[0] * w;
+            if (k + 1 < m)
+                acc[k + 1] += (double)e[1] * w;
+        }
+    }
+    for (size_t k = 0; k < m; k++)
+        j->g[b + k] = (float)(acc[k] / j->P);
+    return 0;
+}
+
 int vsml_es_gradient(const vsml_es_opts *o, size_t n, uint64_t seed, uint32_t step, int P,
                      const float *f_plus, const float *f_minus, float *g, float *terms)
 {
     float *w = malloc(sizeof(float) * (size_t)(P > 0 ? P : 1));
-    double *acc = calloc(n ? n : 1, sizeof(double));
-    if (!w || !acc) {
-        free(w);
-        free(acc);
-        vsml_err("out of memory for the ES gradient (%zu parameters)", n);
+    if (!w) {
+        vsml_err("out of memory for the ES gradient (%d pairs)", P);
         return -1;
     }
     int rc = pair_weights(o, P, f_plus, f_minus, w);
-    for (int j = 0; j < P && rc == 0; j++) {
-        if (w[j] == 0.0f)
-            continue;
-        for (size_t i = 0; i < n; i++)
-            acc[i] += (double)vsml_es_noise(seed, step, (uint32_t)j, (uint32_t)i) * w[j];
+    if (rc == 0) {
+        grad_job j = {.n = n, .seed = seed, .step = step, .P = P, .w = w, .g = g};
+        vsml_parallel_for((n + GRAD_BLOCK - 1) / GRAD_BLOCK, 0, grad_block, &j);
     }
-    for (size_t i = 0; i < n && rc == 0; i++)
-        g[i] = (float)(acc[i] / P);
     if (terms && rc == 0)
         memcpy(terms, w, sizeof(float) * P);
     free(w);
-    free(acc);
     return rc;
 }
 

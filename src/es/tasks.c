@@ -258,6 +258,37 @@ int vsml_tasks_build(const vsml_task_source *src, const vsml_task_spec *sp, uint
     return vsml_tasks_build_range(src, sp, seed, step, 0, sp->streams, x, stream);
 }
 
+/* The tasks are independent (each a function of seed, step and its index),
+ * so they are drawn on all CPUs. */
+typedef struct build_job {
+    const vsml_task_source *src;
+    const vsml_task_spec *sp;
+    uint64_t seed;
+    uint32_t step;
+    int j_begin, j_end;
+    float *x;
+    int32_t *stream;
+    int k0; /* the first task */
+} build_job;
+
+static int build_task(void *ctx, size_t i)
+{
+    const build_job *b = ctx;
+    int spt = b->sp->streams_per_task, k = b->k0 + (int)i, j0 = k * spt;
+    task *t = malloc(sizeof(*t));
+    if (!t) {
+        vsml_err("out of memory drawing a task");
+        return -1;
+    }
+    int rc = task_begin(b->src, b->sp, b->seed, b->step, k, t);
+    int a = j0 > b->j_begin ? j0 : b->j_begin;
+    for (int j = a; j < j0 + spt && j < b->j_end && rc == 0; j++)
+        rc = fill_stream(b->src, b->sp, b->seed, b->step, j, b->j_begin, t, b->x, b->stream);
+    task_end(t);
+    free(t);
+    return rc != 0 ? -1 : 0;
+}
+
 int vsml_tasks_build_range(const vsml_task_source *src, const vsml_task_spec *sp,
                            uint64_t seed, uint32_t step, int j_begin, int j_end, float *x,
                            int32_t *stream)
@@ -268,16 +299,8 @@ int vsml_tasks_build_range(const vsml_task_source *src, const vsml_task_spec *sp
                  "of %d", sp->classes, sp->streams_per_task, j_begin, j_end, sp->streams);
         return -1;
     }
-    int spt = sp->streams_per_task;
-    for (int j0 = j_begin / spt * spt; j0 < j_end; j0 += spt) {
-        task t;
-        int rc = task_begin(src, sp, seed, step, j0 / spt, &t);
-        int a = j0 > j_begin ? j0 : j_begin;
-        for (int j = a; j < j0 + spt && j < j_end && rc == 0; j++)
-            rc = fill_stream(src, sp, seed, step, j, j_begin, &t, x, stream);
-        task_end(&t);
-        if (rc != 0)
-            return -1;
-    }
-    return 0;
+    int spt = sp->streams_per_task, k0 = j_begin / spt;
+    build_job b = {src, sp, seed, step, j_begin, j_end, x, stream, k0};
+    int n_tasks = j_end > j_begin ? (j_end - 1) / spt + 1 - k0 : 0;
+    return vsml_parallel_for((size_t)n_tasks, 0, build_task, &b);
 }

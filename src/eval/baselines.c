@@ -4,10 +4,8 @@
  * Plain float loops over contiguous rows, so that the compiler vectorises
  * them; the optimiser step is fused with the gradient (no gradient buffer). */
 #include <math.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #if defined(__SSE2__)
 #include <emmintrin.h>
@@ -16,6 +14,7 @@
 #include "vsml/eval.h"
 #include "vsml/log.h"
 #include "vsml/rng.h"
+#include "vsml/util.h"
 
 /* The hot loops: vectorised with the -O3 cost model (-O2's "very cheap"
  * model skips loops that need a scalar epilogue), sqrtf without the errno
@@ -340,59 +339,25 @@ typedef struct run_job {
     uint64_t seed;
     const float *x;
     const int32_t *streams;
-    int S, T;
+    int T;
     uint8_t *correct;
     float *loss;
-    pthread_mutex_t lock;
-    int next, rc;
 } run_job;
 
-static void *run_worker(void *arg)
+static int run_seed(void *ctx, size_t s)
 {
-    run_job *j = arg;
-    for (;;) {
-        pthread_mutex_lock(&j->lock);
-        int s = j->rc == 0 && j->next < j->S ? j->next++ : -1;
-        pthread_mutex_unlock(&j->lock);
-        if (s < 0)
-            return NULL;
-        size_t o = (size_t)s * j->T;
-        int rc = vsml_baseline_episode(j->c, j->seed, (uint32_t)s, j->x, j->streams + 2 * o,
-                                       j->T, j->correct ? j->correct + o : NULL,
-                                       j->loss ? j->loss + o : NULL);
-        if (rc != 0) {
-            pthread_mutex_lock(&j->lock);
-            j->rc = rc;
-            pthread_mutex_unlock(&j->lock);
-        }
-    }
+    const run_job *j = ctx;
+    size_t o = s * (size_t)j->T;
+    return vsml_baseline_episode(j->c, j->seed, (uint32_t)s, j->x, j->streams + 2 * o, j->T,
+                                 j->correct ? j->correct + o : NULL,
+                                 j->loss ? j->loss + o : NULL);
 }
 
 int vsml_baseline_run(const vsml_baseline_config *c, uint64_t seed, const float *x,
                       const int32_t *streams, int S, int T, int n_threads, uint8_t *correct,
                       float *loss)
 {
-    run_job j = {.c = c, .seed = seed, .x = x, .streams = streams, .S = S, .T = T,
+    run_job j = {.c = c, .seed = seed, .x = x, .streams = streams, .T = T,
                  .correct = correct, .loss = loss};
-    if (n_threads <= 0) {
-        long n = sysconf(_SC_NPROCESSORS_ONLN);
-        n_threads = n > 0 ? (int)n : 1;
-    }
-    if (n_threads > S)
-        n_threads = S;
-    if (n_threads > 256)
-        n_threads = 256;
-    pthread_t th[256];
-    int started = 0;
-    pthread_mutex_init(&j.lock, NULL);
-    for (int i = 1; i < n_threads; i++) {
-        if (pthread_create(&th[started], NULL, run_worker, &j) != 0)
-            break; /* fewer threads: the others take more seeds */
-        started++;
-    }
-    run_worker(&j);
-    for (int i = 0; i < started; i++)
-        pthread_join(th[i], NULL);
-    pthread_mutex_destroy(&j.lock);
-    return j.rc;
+    return vsml_parallel_for(S > 0 ? (size_t)S : 0, n_threads, run_seed, &j);
 }
