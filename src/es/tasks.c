@@ -157,6 +157,15 @@ static int make_projection(vsml_rng *r, int din, int dout, float **W)
     return 0;
 }
 
+/* The classes a task of data set s draws from (checked at most 1024 before
+ * any task is drawn). */
+static int set_classes(const vsml_task_source *src, const vsml_task_spec *sp, int s)
+{
+    const char *name = src->names[s];
+    return is_synthetic(name) ? (!strcmp(name, "sumsign") ? 2 : sp->classes)
+                              : src->sets[s].n_classes;
+}
+
 static int task_begin(const vsml_task_source *src, const vsml_task_spec *sp, uint64_t seed,
                       uint32_t step, int k, task *t)
 {
@@ -165,12 +174,7 @@ static int task_begin(const vsml_task_source *src, const vsml_task_spec *sp, uin
     step_rng(&r, seed, step, TASK_STREAM | (uint32_t)k);
     t->set = (int)vsml_rng_below(&r, (uint32_t)src->n_sets);
     const char *name = src->names[t->set];
-    int n_src = is_synthetic(name) ? (!strcmp(name, "sumsign") ? 2 : sp->classes)
-                                   : src->sets[t->set].n_classes;
-    if (n_src > 1024) {
-        vsml_err("dataset %s has %d classes (at most 1024)", name, n_src);
-        return -1;
-    }
+    int n_src = set_classes(src, sp, t->set);
     pick_classes(&r, n_src, sp->classes, sp->permute_labels, t->cls);
     if (!strcmp(name, "random") &&
         vsml_synth_random(&t->rnd, 20, sp->input_dim, sp->classes,
@@ -299,6 +303,12 @@ int vsml_tasks_build_range(const vsml_task_source *src, const vsml_task_spec *sp
                  "of %d", sp->classes, sp->streams_per_task, j_begin, j_end, sp->streams);
         return -1;
     }
+    for (int set = 0; set < src->n_sets; set++)
+        if (set_classes(src, sp, set) > 1024) {
+            vsml_err("dataset %s has %d classes (at most 1024)", src->names[set],
+                     set_classes(src, sp, set));
+            return -1;
+        }
     int spt = sp->streams_per_task, k0 = j_begin / spt;
     build_job b = {src, sp, seed, step, j_begin, j_end, x, stream, k0};
     int n_tasks = j_end > j_begin ? (j_end - 1) / spt + 1 - k0 : 0;
