@@ -1,0 +1,99 @@
+#!/bin/bash
+# The GPU checks, as one script for a short lease of a GPU machine (see
+# tools/device-pack.sh, which prepares .dev/ here first):
+#
+#   1. the Vulkan devices (vsml-vk devices) and the driver's ICD;
+#   2. the device tests against the CPU reference (test_engine_ref,
+#      test_engine_pop, test_es);
+#   3. vsml-vk bench: the peak, the rollouts and the deep configuration with
+#      the PyTorch peer on CUDA, then the ES steps (es-small and the paper's
+#      es-paper) in a second run, so that a slow ES step cannot cost the
+#      rollout figures;
+#   4. a short vsml-vk train (20 ES steps of the built-in configuration).
+#
+# Every stage has its own time limit and writes under $OUT (default
+# ./device-out) five files, within what the device tool brings back:
+# summary.txt (a line per stage with its exit status and seconds, and its
+# last lines), stages.log (every stage's output), bench-rollout.json,
+# bench-es.json and train-metrics.jsonl. Exits 1 if any stage failed.
+# DEVICE_CHECK_QUICK=1 runs tiny workloads (a dry run on any machine, e.g.
+# lavapipe; the peer only where PYTHON imports torch); PYTHON picks the
+# interpreter of the peer (default python3); DEVICE_DIR the packed
+# directory (default .dev).
+set -u
+cd "$(dirname "$0")/.." || exit 2
+OUT=${OUT:-$PWD/device-out}
+mkdir -p "$OUT"
+D=${DEVICE_DIR:-$PWD/.dev}
+if [ ! -x "$D/bin/vsml-vk" ]; then
+    echo "device-check: no $D/bin/vsml-vk: run tools/device-pack.sh first and carry .dev" >&2
+    exit 2
+fi
+# the Vulkan loader, where the machine has none
+if ! ldconfig -p 2>/dev/null | grep -q 'libvulkan\.so\.1'; then
+    for f in "$D"/deb/*.deb; do dpkg -x "$f" /; done
+    ldconfig
+fi
+export LD_LIBRARY_PATH="$D/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+NV_ICD=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
+if [ -z "${VK_DRIVER_FILES:-}" ] && [ -f "$NV_ICD" ]; then
+    export VK_DRIVER_FILES=$NV_ICD
+fi
+PY=${PYTHON:-python3}
+QUICK=${DEVICE_CHECK_QUICK:-0}
+BIN=$D/bin
+SUM=$OUT/summary.txt
+: > "$SUM"
+echo "revision $(tr '\n' ' ' < "$D/REVISION" 2>/dev/null) date $(date -u +%FT%TZ)" >> "$SUM"
+
+LOG=$OUT/stages.log
+: > "$LOG"
+
+# stage NAME LIMIT_S COMMAND...: runs it, its output appended to stages.log
+stage() {
+    local name=$1 limit=$2
+    shift 2
+    local t0=$SECONDS tmp
+    tmp=$(mktemp)
+    echo "==== $name: $*" >> "$LOG"
+    timeout "$limit" "$@" > "$tmp" 2>&1
+    local rc=$?
+    cat "$tmp" >> "$LOG"
+    printf '%-14s rc %3d  %4d s\n' "$name" "$rc" $((SECONDS - t0)) >> "$SUM"
+    # the bench's table rows and errors, else the last lines
+    { grep -E '^(rollout|deep|es)-[A-Za-z0-9]+ +[0-9]|^device:|measured peak|error:' "$tmp" ||
+        tail -n 3 "$tmp"; } | head -n 20 | sed "s/^/  $name: /" >> "$SUM"
+    rm -f "$tmp"
+    [ $rc -eq 0 ] || failed=$((failed + 1))
+    return $rc
+}
+failed=0
+
+stage devices 20 "$BIN/vsml-vk" devices
+if [ "$QUICK" = 1 ]; then
+    stage test_es 300 "$BIN/test_es"
+    peer=""
+    "$PY" -c 'import torch, numpy' 2>/dev/null && peer="--peer torch --peer-device cpu"
+    # shellcheck disable=SC2086
+    stage bench-rollout 300 "$BIN/vsml-vk" bench --quick --only rollout,deep $peer \
+        --python "$PY" --peer-script bench/peers/vsml_torch.py --json "$OUT/bench-rollout.json"
+    stage bench-es 300 "$BIN/vsml-vk" bench --quick --only es --no-peak --reps 1 \
+        --json "$OUT/bench-es.json"
+    stage train 300 "$BIN/vsml-vk" train --steps 3 --set eval_every=1000 --run "$OUT/run"
+else
+    # limits that add up to 560 s: run it with the device tool's timeout_s 600
+    stage test_engine_ref 100 "$BIN/test_engine_ref"
+    stage test_engine_pop 60 "$BIN/test_engine_pop"
+    stage test_es 40 "$BIN/test_es"
+    stage bench-rollout 180 "$BIN/vsml-vk" bench --peer torch --peer-device cuda \
+        --python "$PY" --peer-script bench/peers/vsml_torch.py --only rollout,deep \
+        --json "$OUT/bench-rollout.json"
+    stage bench-es 120 "$BIN/vsml-vk" bench --only es --no-peak --reps 2 \
+        --json "$OUT/bench-es.json"
+    stage train 40 "$BIN/vsml-vk" train --steps 20 --set eval_every=10 --run "$OUT/run"
+fi
+cp "$OUT/run/metrics.jsonl" "$OUT/train-metrics.jsonl" 2>/dev/null
+rm -rf "$OUT/run"
+echo "$failed stage(s) failed" >> "$SUM"
+cat "$SUM"
+exit $((failed > 0))
