@@ -27,7 +27,7 @@ n=$(grep -c -E '^[a-z_-]+ +rc +[0-9]+' "$tmp/out/summary.txt")
 bad=$(grep -E '^[a-z_-]+ +rc +[0-9]+' "$tmp/out/summary.txt" | grep -v -E ' rc +0 ')
 [ -z "$bad" ] || fail "stages failed: $bad"
 for j in bench-rollout bench-es; do
-    python3 "$root/tests/bench_schema_check.py" "$root/bench/schema.json" "$tmp/out/$j.json" ||
+    "${VSML_PYTHON:-$py}" "$root/tests/bench_schema_check.py" "$root/bench/schema.json" "$tmp/out/$j.json" ||
         fail "$j.json does not validate"
 done
 [ $fails -eq 0 ] && echo "device-check quick mode: all stages passed"

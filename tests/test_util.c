@@ -1,7 +1,9 @@
 /* vsml_parallel_for: every item exactly once on any thread count, and the
  * first failure stops the work and is returned. */
 #include <stdatomic.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "test.h"
 #include "vsml/util.h"
@@ -46,5 +48,20 @@ int main(void)
     for (int i = 0; i < N; i++)
         atomic_init(&j.count[i], 0);
     CHECK(vsml_parallel_for(N, 4, visit, &j) == 7, "four threads: the error is returned");
+
+    /* the host threads: VSML_THREADS, else the CPUs shared among the ranks */
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    setenv("VSML_THREADS", "3", 1);
+    CHECK(vsml_host_threads() == 3, "VSML_THREADS=3: %d", vsml_host_threads());
+    unsetenv("VSML_THREADS");
+    unsetenv("MPI_LOCALNRANKS");
+    unsetenv("OMPI_COMM_WORLD_LOCAL_SIZE");
+    CHECK(vsml_host_threads() == (cpus < 1 ? 1 : cpus > 256 ? 256 : cpus), "no ranks: %d of %ld",
+          vsml_host_threads(), cpus);
+    setenv("OMPI_COMM_WORLD_LOCAL_SIZE", "1000000", 1);
+    CHECK(vsml_host_threads() == 1, "a million local ranks: %d threads", vsml_host_threads());
+    setenv("OMPI_COMM_WORLD_LOCAL_SIZE", "2", 1);
+    CHECK(vsml_host_threads() == (cpus / 2 < 1 ? 1 : cpus / 2 > 256 ? 256 : cpus / 2),
+          "two local ranks: %d of %ld", vsml_host_threads(), cpus);
     TEST_END();
 }

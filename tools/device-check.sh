@@ -24,69 +24,82 @@ set -u
 cd "$(dirname "$0")/.." || exit 2
 OUT=${OUT:-$PWD/device-out}
 mkdir -p "$OUT"
+rm -rf "$OUT/run" "$OUT/summary.txt" "$OUT/stages.log" "$OUT/bench-rollout.json" \
+    "$OUT/bench-es.json" "$OUT/train-metrics.jsonl"
 D=${DEVICE_DIR:-$PWD/.dev}
 if [ ! -x "$D/bin/vsml-vk" ]; then
     echo "device-check: no $D/bin/vsml-vk: run tools/device-pack.sh first and carry .dev" >&2
     exit 2
 fi
-# the Vulkan loader, where the machine has none
+# The binaries find their own libraries in $D/lib (their RUNPATH), so
+# nothing else sees those. The Vulkan loader, where the machine has none,
+# is unpacked under $D/root, not into /.
 if ! ldconfig -p 2>/dev/null | grep -q 'libvulkan\.so\.1'; then
-    for f in "$D"/deb/*.deb; do dpkg -x "$f" /; done
-    ldconfig
+    for f in "$D"/deb/*.deb; do
+        [ -e "$f" ] && dpkg -x "$f" "$D/root"
+    done
+    export LD_LIBRARY_PATH="$D/root/usr/lib/x86_64-linux-gnu${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 fi
-export LD_LIBRARY_PATH="$D/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 NV_ICD=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
-if [ -z "${VK_DRIVER_FILES:-}" ] && [ -f "$NV_ICD" ]; then
-    export VK_DRIVER_FILES=$NV_ICD
+if [ -z "${VK_DRIVER_FILES:-}${VK_ICD_FILENAMES:-}" ] && [ -f "$NV_ICD" ]; then
+    export VK_DRIVER_FILES=$NV_ICD VK_ICD_FILENAMES=$NV_ICD # the older loaders' name
 fi
 PY=${PYTHON:-python3}
 QUICK=${DEVICE_CHECK_QUICK:-0}
 BIN=$D/bin
 SUM=$OUT/summary.txt
-: > "$SUM"
-echo "revision $(tr '\n' ' ' < "$D/REVISION" 2>/dev/null) date $(date -u +%FT%TZ)" >> "$SUM"
-
 LOG=$OUT/stages.log
 : > "$LOG"
+echo "revision $(tr '\n' ' ' < "$D/REVISION" 2>/dev/null) date $(date -u +%FT%TZ)" > "$SUM"
 
-# stage NAME LIMIT_S COMMAND...: runs it, its output appended to stages.log
+# stage NAME LIMIT_S COMMAND...: runs it (SIGKILL 5 s after the limit's
+# SIGTERM), its output straight into stages.log, so that a stage that hangs
+# until the whole run is killed still leaves what it printed
+failed=0
 stage() {
     local name=$1 limit=$2
     shift 2
-    local t0=$SECONDS tmp
-    tmp=$(mktemp)
+    local t0=$SECONDS start
+    echo "$name: started (limit $limit s)" >> "$SUM"
     echo "==== $name: $*" >> "$LOG"
-    timeout "$limit" "$@" > "$tmp" 2>&1
+    start=$(($(stat -c %s "$LOG") + 1))
+    timeout -k 5 "$limit" "$@" >> "$LOG" 2>&1
     local rc=$?
-    cat "$tmp" >> "$LOG"
     printf '%-14s rc %3d  %4d s\n' "$name" "$rc" $((SECONDS - t0)) >> "$SUM"
     # the bench's table rows and errors, else the last lines
-    { grep -E '^(rollout|deep|es)-[A-Za-z0-9]+ +[0-9]|^device:|measured peak|error:' "$tmp" ||
-        tail -n 3 "$tmp"; } | head -n 20 | sed "s/^/  $name: /" >> "$SUM"
-    rm -f "$tmp"
+    tail -c "+$start" "$LOG" > "$OUT/.stage"
+    { grep -E '^(rollout|deep|es)-[A-Za-z0-9]+ +[0-9]|^device:|measured peak|error:' \
+        "$OUT/.stage" || tail -n 3 "$OUT/.stage"; } | head -n 20 | sed "s/^/  $name: /" >> "$SUM"
+    rm -f "$OUT/.stage"
     [ $rc -eq 0 ] || failed=$((failed + 1))
     return $rc
 }
-failed=0
+
+# the PyTorch peer where the interpreter has torch (else the bench alone)
+peer_dev=cuda
+[ "$QUICK" = 1 ] && peer_dev=cpu
+peer=(--python "$PY" --peer-script bench/peers/vsml_torch.py)
+if "$PY" -c 'import torch, numpy' 2>/dev/null; then
+    peer+=(--peer torch --peer-device "$peer_dev")
+else
+    echo "no PyTorch peer: $PY cannot import torch and numpy" >> "$SUM"
+fi
 
 stage devices 20 "$BIN/vsml-vk" devices
 if [ "$QUICK" = 1 ]; then
-    stage test_es 300 "$BIN/test_es"
-    peer=""
-    "$PY" -c 'import torch, numpy' 2>/dev/null && peer="--peer torch --peer-device cpu"
-    # shellcheck disable=SC2086
-    stage bench-rollout 300 "$BIN/vsml-vk" bench --quick --only rollout,deep $peer \
-        --python "$PY" --peer-script bench/peers/vsml_torch.py --json "$OUT/bench-rollout.json"
-    stage bench-es 300 "$BIN/vsml-vk" bench --quick --only es --no-peak --reps 1 \
+    # limits that add up to 320 s (the test device_check allows 400)
+    stage test_es 60 "$BIN/test_es"
+    stage bench-rollout 120 "$BIN/vsml-vk" bench --quick --only rollout,deep "${peer[@]}" \
+        --json "$OUT/bench-rollout.json"
+    stage bench-es 60 "$BIN/vsml-vk" bench --quick --only es --no-peak --reps 1 \
         --json "$OUT/bench-es.json"
-    stage train 300 "$BIN/vsml-vk" train --steps 3 --set eval_every=1000 --run "$OUT/run"
+    stage train 60 "$BIN/vsml-vk" train --steps 3 --set eval_every=1000 --run "$OUT/run"
 else
     # limits that add up to 560 s: run it with the device tool's timeout_s 600
     stage test_engine_ref 100 "$BIN/test_engine_ref"
     stage test_engine_pop 60 "$BIN/test_engine_pop"
     stage test_es 40 "$BIN/test_es"
-    stage bench-rollout 180 "$BIN/vsml-vk" bench --peer torch --peer-device cuda \
-        --python "$PY" --peer-script bench/peers/vsml_torch.py --only rollout,deep \
+    stage bench-rollout 180 "$BIN/vsml-vk" bench --only rollout,deep "${peer[@]}" \
         --json "$OUT/bench-rollout.json"
     stage bench-es 120 "$BIN/vsml-vk" bench --only es --no-peak --reps 2 \
         --json "$OUT/bench-es.json"

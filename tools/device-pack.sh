@@ -16,8 +16,13 @@ B=${1:-build-dev}
 D=.dev
 TESTS="test_engine_ref test_engine_pop test_es"
 
-if [ ! -d "$B" ]; then
-    meson setup "$B" -Dbuildtype=release -Dglfw=disabled -Dmpi=disabled >/dev/null
+# RUNPATH $ORIGIN/../lib: the binaries load the packed libraries, and the
+# programs they start (the PyTorch peer) do not inherit them
+opts=(-Dbuildtype=release -Dglfw=disabled -Dmpi=disabled "-Dc_link_args=-Wl,-rpath,\$ORIGIN/../lib")
+if [ -d "$B" ]; then
+    meson configure "$B" "${opts[@]}" >/dev/null
+else
+    meson setup "$B" "${opts[@]}" >/dev/null
 fi
 targets=(vsml-vk)
 for t in $TESTS; do targets+=("tests/$t"); done
@@ -35,5 +40,6 @@ ldd "$D"/bin/* | awk '/=> \// {print $3}' | sort -u |
 (cd "$D/deb" && apt-get download libvulkan1 >/dev/null 2>&1) ||
     { echo "device-pack: apt-get download libvulkan1 failed" >&2; exit 1; }
 git rev-parse --short HEAD > "$D/REVISION"
-git diff --quiet HEAD -- src shaders include meson.build || echo "dirty" >> "$D/REVISION"
+[ -z "$(git status --porcelain -- src shaders include tests meson.build meson_options.txt)" ] ||
+    echo "dirty" >> "$D/REVISION"
 echo "packed $(du -sh "$D" | cut -f1) in $D (revision $(tr '\n' ' ' < "$D/REVISION"))"

@@ -25,10 +25,17 @@ int vsml_read_file(const char *path, size_t max_bytes, uint8_t **buf, size_t *le
 /* Monotonic time in seconds. */
 double vsml_now(void);
 
+/* Threads for the host's parallel work: VSML_THREADS if set (>= 1), else
+ * the online CPUs divided among the MPI ranks of this node (Open MPI's
+ * OMPI_COMM_WORLD_LOCAL_SIZE, MPICH's MPI_LOCALNRANKS), at least 1. */
+int vsml_host_threads(void);
+
 /* Calls fn(ctx, i) once for every i in [0, n) on up to max_threads threads
- * (<= 0: one per online CPU; fewer when threads cannot be created), each
- * thread taking the next i. After an fn returns non-zero no further item
- * is started; returns the first non-zero result, else 0. */
+ * (<= 0: vsml_host_threads(); fewer when threads cannot be created), each
+ * thread taking the next i. Once an fn returns non-zero, the threads start
+ * no new items soon after (items already taken still run); returns a
+ * non-zero result if any fn returned one (with several, one of them), else
+ * 0. */
 int vsml_parallel_for(size_t n, int max_threads, int (*fn)(void *ctx, size_t i), void *ctx);
 
 /* FNV-1a 64-bit hash. */

@@ -22,7 +22,9 @@ static void usage(FILE *f)
             "  clone     clone backpropagation into the sub-LSTM (gradient descent, no device)\n"
             "  version   print the version\n\n"
             "'vsml-vk COMMAND --help' describes each command. Environment: VSML_DEVICE picks\n"
-            "the device (index or name), VSML_VALIDATION=1 enables the validation layer.\n");
+            "the device (index or name), VSML_VALIDATION=1 enables the validation layer,\n"
+            "VSML_THREADS sets the host threads (default: the CPUs, shared among the MPI\n"
+            "ranks of a node).\n");
 }
 
 int main(int argc, char **argv)

@@ -67,10 +67,14 @@ int cli_mpi_init(cli_mpi *m)
     if (!sz)
         return 0;
     int provided;
-    if (MPI_Init_thread(NULL, NULL, MPI_THREAD_SINGLE, &provided) != MPI_SUCCESS) {
+    /* the host's parallel work (vsml_parallel_for) runs threads that make
+     * no MPI calls */
+    if (MPI_Init_thread(NULL, NULL, MPI_THREAD_FUNNELED, &provided) != MPI_SUCCESS) {
         vsml_err("MPI_Init failed");
         return -1;
     }
+    if (provided < MPI_THREAD_FUNNELED)
+        setenv("VSML_THREADS", "1", 1); /* then no threads besides this one */
     /* errors end the job (the default handler, set explicitly) */
     MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_ARE_FATAL);
     MPI_Comm_rank(MPI_COMM_WORLD, &m->rank);

@@ -165,6 +165,24 @@ uint64_t vsml_fnv1a(const void *data, size_t len, uint64_t h)
 
 #define PARALLEL_MAX_THREADS 256
 
+static long env_long(const char *name)
+{
+    const char *e = getenv(name);
+    return e && *e ? strtol(e, NULL, 10) : 0;
+}
+
+int vsml_host_threads(void)
+{
+    long t = env_long("VSML_THREADS");
+    if (t >= 1)
+        return t > PARALLEL_MAX_THREADS ? PARALLEL_MAX_THREADS : (int)t;
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN), ranks = env_long("OMPI_COMM_WORLD_LOCAL_SIZE");
+    if (ranks < 1)
+        ranks = env_long("MPI_LOCALNRANKS");
+    t = (cpus > 0 ? cpus : 1) / (ranks > 1 ? ranks : 1);
+    return t < 1 ? 1 : t > PARALLEL_MAX_THREADS ? PARALLEL_MAX_THREADS : (int)t;
+}
+
 typedef struct parallel_job {
     size_t n;
     int (*fn)(void *ctx, size_t i);
@@ -177,10 +195,8 @@ static void *parallel_worker(void *arg)
 {
     parallel_job *j = arg;
     for (;;) {
-        if (atomic_load(&j->rc) != 0)
-            return NULL;
         size_t i = atomic_fetch_add(&j->next, 1);
-        if (i >= j->n)
+        if (i >= j->n || atomic_load(&j->rc) != 0)
             return NULL;
         int rc = j->fn(j->ctx, i);
         if (rc != 0) {
@@ -195,10 +211,8 @@ int vsml_parallel_for(size_t n, int max_threads, int (*fn)(void *ctx, size_t i),
     parallel_job j = {.n = n, .fn = fn, .ctx = ctx};
     atomic_init(&j.next, 0);
     atomic_init(&j.rc, 0);
-    if (max_threads <= 0) {
-        long c = sysconf(_SC_NPROCESSORS_ONLN);
-        max_threads = c > 0 ? (int)c : 1;
-    }
+    if (max_threads <= 0)
+        max_threads = vsml_host_threads();
     size_t nt = (size_t)max_threads < n ? (size_t)max_threads : n;
     nt = nt > PARALLEL_MAX_THREADS ? PARALLEL_MAX_THREADS : nt;
     pthread_t th[PARALLEL_MAX_THREADS];

@@ -99,7 +99,11 @@ static int grad_block(void *ctx, size_t blk)
 int vsml_es_gradient(const vsml_es_opts *o, size_t n, uint64_t seed, uint32_t step, int P,
                      const float *f_plus, const float *f_minus, float *g, float *terms)
 {
-    float *w = malloc(sizeof(float) * (size_t)(P > 0 ? P : 1));
+    if (P < 1) {
+        vsml_err("the ES gradient needs at least one pair (got %d)", P);
+        return -1;
+    }
+    float *w = malloc(sizeof(float) * (size_t)P);
     if (!w) {
         vsml_err("out of memory for the ES gradient (%d pairs)", P);
         return -1;
@@ -107,7 +111,7 @@ int vsml_es_gradient(const vsml_es_opts *o, size_t n, uint64_t seed, uint32_t st
     int rc = pair_weights(o, P, f_plus, f_minus, w);
     if (rc == 0) {
         grad_job j = {.n = n, .seed = seed, .step = step, .P = P, .w = w, .g = g};
-        vsml_parallel_for((n + GRAD_BLOCK - 1) / GRAD_BLOCK, 0, grad_block, &j);
+        rc = vsml_parallel_for((n + GRAD_BLOCK - 1) / GRAD_BLOCK, 0, grad_block, &j);
     }
     if (terms && rc == 0)
         memcpy(terms, w, sizeof(float) * P);
