@@ -39,6 +39,10 @@ for w in d["workloads"]:
     assert abs(w["updates_per_s"] * t / w["updates"] - 1) < 1e-9, w
     assert w["wall_s"]["min"] <= w["wall_s"]["median"] <= w["wall_s"]["max"], w
     assert (w["plan"] is None) == (w["kind"] == "es_step"), w
+    # an ES step's rollout is part of its wall time
+    assert ("rollout_s" in w) == (w["kind"] == "es_step"), w
+    if "rollout_s" in w:
+        assert 0 < w["rollout_s"]["median"] < w["wall_s"]["median"], w
 assert d["workloads"][0]["updates"] == 1 * 2 * 784 * 10 * 2  # R T A B m
 print("contents ok")
 PY

@@ -84,6 +84,7 @@ typedef struct vsml_bench_result {
     char layers[64];
     int P, E, T, micro_ticks, reps, dispatches;
     vsml_bench_stat wall, device; /* per repetition */
+    vsml_bench_stat rollout;      /* ES steps: of wall, the population's run (0: none) */
     vsml_bench_cost cost;         /* per repetition */
     /* the correctness gate */
     int check_episodes, check_steps;

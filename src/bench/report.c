@@ -68,6 +68,14 @@ void vsml_bench_print(FILE *f, const vsml_bench_report *r)
                 rate(w->cost.updates, s), gf, pct, rate(w->cost.bytes, s) * 1e-9, peer, vs,
                 w->check_err, plan);
     }
+    for (int i = 0; i < r->n_results; i++) {
+        const vsml_bench_result *w = &r->results[i];
+        if (w->kind == VSML_BENCH_ES_STEP && w->rollout.median > 0 && w->wall.median > 0)
+            fprintf(f, "%s: the rollout %.1f ms of the step's %.1f ms; the rest (tasks, "
+                       "perturbation, gradient, Adam) %.0f%%\n",
+                    w->name, w->rollout.median * 1e3, w->wall.median * 1e3,
+                    100.0 * (1.0 - w->rollout.median / w->wall.median));
+    }
     fprintf(f, "\ntime: median of the repetitions (device time from timestamps where marked in "
                "the JSON, else wall); spread = (max - min) / median;\nGFLOP/s counts the "
                "FLOP the engine's algorithm executes (bench/schema.json); vs peer = peer wall "
@@ -111,6 +119,8 @@ static json_object *workload_json(const vsml_bench_report *r, const vsml_bench_r
     json_object_object_add(o, "dispatches", json_object_new_int(w->dispatches));
     json_object_object_add(o, "wall_s", stat_json(&w->wall));
     json_object_object_add(o, "device_s", stat_json(&w->device));
+    if (w->kind == VSML_BENCH_ES_STEP && w->rollout.median > 0)
+        json_object_object_add(o, "rollout_s", stat_json(&w->rollout));
     json_object_object_add(o, "time_basis", json_object_new_string(dev ? "device" : "wall"));
     json_object_object_add(o, "updates", json_object_new_double(w->cost.updates));
     json_object_object_add(o, "flop_model", json_object_new_double(w->cost.flop_model));

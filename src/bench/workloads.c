@@ -421,7 +421,7 @@ int vsml_bench_es_step(vsml_engine *eng, const char *name, const vsml_train_conf
     if (es_check(eng, name, c, &cfg, theta, check_steps, res) != 0 ||
         vsml_trainer_create(eng, c, theta, &tr) != 0)
         goto out;
-    double wall[VSML_BENCH_MAX_REPS];
+    double wall[VSML_BENCH_MAX_REPS], run[VSML_BENCH_MAX_REPS];
     vsml_step_info info;
     if (vsml_trainer_step(tr, 0, &info) != 0) /* warm-up: first uploads, pipelines */
         goto out;
@@ -429,8 +429,10 @@ int vsml_bench_es_step(vsml_engine *eng, const char *name, const vsml_train_conf
         if (vsml_trainer_step(tr, (uint32_t)r + 1, &info) != 0)
             goto out;
         wall[r] = info.step_s;
+        run[r] = info.run_s;
     }
     res->wall = vsml_bench_stats(wall, reps);
+    res->rollout = vsml_bench_stats(run, reps);
     vsml_bench_rollout_cost(&cfg, 2.0 * c->pairs, c->T, &res->cost);
     rc = 0;
 out:
