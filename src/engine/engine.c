@@ -814,9 +814,8 @@ int vsml_pop_set_es_params(vsml_pop *pop, const float *theta, float sigma, uint6
     vkCmdBindDescriptorSets(cb, VK_PIPELINE_BIND_POINT_COMPUTE, pop->perturb.layout, 0, 1,
                             &pop->perturb_set, 0, NULL);
     vkCmdPushConstants(cb, pop->perturb.layout, VK_SHADER_STAGE_COMPUTE_BIT, 0, sizeof(pc), &pc);
-    uint32_t pairs = (uint32_t)pop->shape.P / 2;
     vkCmdDispatch(cb, (pop->param_stride + 2 * PERTURB_WG - 1) / (2 * PERTURB_WG),
-                  (pairs + VSML_PERTURB_PAIRS - 1) / VSML_PERTURB_PAIRS, 1);
+                  (pc.n_pairs + VSML_PERTURB_PAIRS - 1) / VSML_PERTURB_PAIRS, 1);
     vk_cmd_barrier(cb);
     return vk_cmd_submit_wait(vk, cb);
 }
