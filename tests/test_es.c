@@ -286,28 +286,73 @@ static void test_training(vsml_engine *eng)
     free(b);
 }
 
+/* Example e of a build: the row stream entry e points at. */
+static const float *example(const float *x, const int32_t *st, int e, int D)
+{
+    return x + (size_t)st[2 * e] * D;
+}
+
+/* Two builds of the same streams hold the same examples and labels. */
+static int same_examples(const float *xa, const int32_t *sa, int ea, const float *xb,
+                         const int32_t *sb, int eb, int n, int D)
+{
+    int bad = 0;
+    for (int e = 0; e < n; e++)
+        bad += sa[2 * (ea + e) + 1] != sb[2 * (eb + e) + 1] ||
+               memcmp(example(xa, sa, ea + e, D), example(xb, sb, eb + e, D), 4 * (size_t)D);
+    return bad;
+}
+
 static void test_tasks(void)
 {
     vsml_task_source src;
     CHECK(vsml_task_source_open(&src, "sumsign,random", NULL, false, 2, 0) == 0, "source");
-    vsml_task_spec sp = {.input_dim = 5, .classes = 2, .T = 7, .streams = 6,
+    enum { D = 5, T = 7, S = 6 };
+    vsml_task_spec sp = {.input_dim = D, .classes = 2, .T = T, .streams = S,
                          .streams_per_task = 2, .permute_labels = true};
-    float x1[6 * 7 * 5], x2[6 * 7 * 5], x3[6 * 7 * 5];
-    int32_t s1[6 * 7 * 2], s2[6 * 7 * 2], s3[6 * 7 * 2];
-    CHECK(vsml_tasks_build(&src, &sp, 3, 10, x1, s1) == 0, "build");
-    CHECK(vsml_tasks_build(&src, &sp, 3, 10, x2, s2) == 0, "build");
-    CHECK(vsml_tasks_build(&src, &sp, 3, 11, x3, s3) == 0, "build");
-    CHECK(!memcmp(x1, x2, sizeof(x1)) && !memcmp(s1, s2, sizeof(s1)), "tasks not reproducible");
+    float x1[S * T * D], x2[S * T * D], x3[S * T * D];
+    int32_t s1[S * T * 2], s2[S * T * 2], s3[S * T * 2];
+    int r1, r2, r3;
+    CHECK(vsml_tasks_build(&src, &sp, 3, 10, x1, s1, &r1) == 0, "build");
+    CHECK(vsml_tasks_build(&src, &sp, 3, 10, x2, s2, &r2) == 0, "build");
+    CHECK(vsml_tasks_build(&src, &sp, 3, 11, x3, s3, &r3) == 0, "build");
+    /* 20 Random images are more than a task's 2 x 7 steps: a row per step */
+    CHECK(r1 == S * T && r1 == vsml_tasks_max_rows(&src, &sp, 0, S), "rows %d", r1);
+    CHECK(r1 == r2 && !memcmp(x1, x2, 4 * (size_t)r1 * D) && !memcmp(s1, s2, sizeof(s1)),
+          "tasks not reproducible");
     CHECK(memcmp(x1, x3, sizeof(x1)) != 0, "another step gave the same data");
-    for (int i = 0; i < 6 * 7; i++)
-        CHECK(s1[2 * i] == i && s1[2 * i + 1] >= 0 && s1[2 * i + 1] < 2, "stream %d", i);
-    /* an MPI rank's share, starting and ending inside a task: the same rows */
-    float xr[3 * 7 * 5];
-    int32_t sr[3 * 7 * 2];
-    CHECK(vsml_tasks_build_range(&src, &sp, 3, 10, 1, 4, xr, sr) == 0, "build range");
-    CHECK(!memcmp(xr, x1 + 7 * 5, sizeof(xr)), "streams 1..3 built alone differ");
-    for (int i = 0; i < 3 * 7; i++)
-        CHECK(sr[2 * i] == i && sr[2 * i + 1] == s1[2 * (i + 7) + 1], "range stream row %d", i);
+    for (int i = 0; i < S * T; i++)
+        CHECK(s1[2 * i] >= 0 && s1[2 * i] < r1 && s1[2 * i + 1] >= 0 && s1[2 * i + 1] < 2,
+              "stream %d", i);
+    /* an MPI rank's share, starting and ending inside a task: the same
+     * examples and labels as those streams of the full build */
+    float xr[3 * T * D];
+    int32_t sr[3 * T * 2];
+    int rr;
+    CHECK(vsml_tasks_build_range(&src, &sp, 3, 10, 1, 4, xr, sr, &rr) == 0, "build range");
+    CHECK(rr <= vsml_tasks_max_rows(&src, &sp, 1, 4), "range rows %d", rr);
+    CHECK(same_examples(xr, sr, 0, x1, s1, T, 3 * T, D) == 0, "streams 1..3 built alone differ");
+    vsml_task_source_free(&src);
+
+    /* Random tasks of many steps store their 20 images once */
+    CHECK(vsml_task_source_open(&src, "random", NULL, false, 3, 0) == 0, "source");
+    enum { TL = 30, SL = 5 };
+    vsml_task_spec sl = {.input_dim = D, .classes = 3, .T = TL, .streams = SL,
+                         .streams_per_task = 2};
+    float *xa = malloc(sizeof(float) * SL * TL * D), *xb = malloc(sizeof(float) * SL * TL * D);
+    int32_t *sa = malloc(8 * SL * TL), *sb = malloc(8 * SL * TL);
+    int ra, rb;
+    CHECK(vsml_tasks_build(&src, &sl, 4, 2, xa, sa, &ra) == 0, "build");
+    CHECK(ra == 3 * 20 && vsml_tasks_max_rows(&src, &sl, 0, SL) == 3 * 20, "rows %d", ra);
+    int bad = 0;
+    for (int i = 0; i < SL * TL; i++) /* stream j of task j / 2 draws from its images */
+        bad += sa[2 * i] / 20 != i / TL / 2 || sa[2 * i + 1] < 0 || sa[2 * i + 1] >= 3;
+    CHECK(bad == 0, "%d stream entries outside their task's images", bad);
+    CHECK(vsml_tasks_build_range(&src, &sl, 4, 2, 3, 5, xb, sb, &rb) == 0, "build range");
+    CHECK(rb == 2 * 20, "range rows %d", rb);
+    CHECK(same_examples(xb, sb, 0, xa, sa, 3 * TL, 2 * TL, D) == 0,
+          "streams 3..4 built alone differ");
+    free(xa); free(xb); free(sa); free(sb);
     vsml_task_source_free(&src);
 }
 

@@ -82,6 +82,8 @@ int vsml_pop_chunks(const vsml_pop *pop);
 /* Uploads (any subset, any order, before vsml_pop_run). */
 int vsml_pop_set_params(vsml_pop *pop, const float *params); /* [P][param_count] */
 int vsml_pop_set_data(vsml_pop *pop, const float *x);        /* [n_examples][dim] */
+/* The first rows (<= n_examples) of the example table only. */
+int vsml_pop_set_data_rows(vsml_pop *pop, const float *x, int rows);
 int vsml_pop_set_episodes(vsml_pop *pop, const int32_t *stream, const uint32_t *ep_stream,
                           const uint32_t *ep_init);
 

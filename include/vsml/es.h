@@ -118,16 +118,25 @@ typedef struct vsml_task_spec {
     bool project, permute_labels;
 } vsml_task_spec;
 
-/* Fills x [streams * T][input_dim] and stream [streams][T][2] (example index,
- * label) for step `step`: a pure function of (seed, step, stream). */
+/* Fills the example table x (at most vsml_tasks_max_rows rows of
+ * input_dim; *rows, if not NULL, receives the rows used) and stream
+ * [streams][T][2] (example row, label) for step `step`: the examples and
+ * labels are a pure function of (seed, step, stream). A task draws from a
+ * data set; Random tasks without projection store their 20 images once and
+ * their streams point at them, other tasks a row per stream and step. */
 int vsml_tasks_build(const vsml_task_source *src, const vsml_task_spec *spec, uint64_t seed,
-                     uint32_t step, float *x, int32_t *stream);
+                     uint32_t step, float *x, int32_t *stream, int *rows);
 
-/* Streams [j_begin, j_end) only, identical to those rows of the full build,
- * written from row 0 (stream[row * 2] is the row within this range). */
+/* Streams [j_begin, j_end) only, with the examples and labels of those
+ * streams in the full build; the table and stream [0..] are this range's. */
 int vsml_tasks_build_range(const vsml_task_source *src, const vsml_task_spec *sp,
                            uint64_t seed, uint32_t step, int j_begin, int j_end, float *x,
-                           int32_t *stream);
+                           int32_t *stream, int *rows);
+
+/* The most rows a build of streams [j_begin, j_end) can use, whatever data
+ * sets its tasks draw (at most (j_end - j_begin) * T). */
+int vsml_tasks_max_rows(const vsml_task_source *src, const vsml_task_spec *sp, int j_begin,
+                        int j_end);
 /* ---- the trainer ---- */
 
 typedef struct vsml_trainer vsml_trainer;

@@ -741,10 +741,20 @@ int vsml_pop_set_params(vsml_pop *pop, const float *params)
                         (size_t)pop->shape.P * pop->param_stride * 4);
 }
 
+int vsml_pop_set_data_rows(vsml_pop *pop, const float *x, int rows)
+{
+    if (rows < 0 || rows > pop->shape.n_examples) {
+        vsml_err("%d example rows for a table of %d", rows, pop->shape.n_examples);
+        return -1;
+    }
+    return rows == 0 ? 0
+                     : vk_buf_write(pop->eng->vk, &pop->x, 0, x,
+                                    (size_t)rows * pop->cfg.sizes[0] * 4);
+}
+
 int vsml_pop_set_data(vsml_pop *pop, const float *x)
 {
-    return vk_buf_write(pop->eng->vk, &pop->x, 0, x,
-                        (size_t)pop->shape.n_examples * pop->cfg.sizes[0] * 4);
+    return vsml_pop_set_data_rows(pop, x, pop->shape.n_examples);
 }
 
 int vsml_pop_set_episodes(vsml_pop *pop, const int32_t *stream, const uint32_t *ep_stream,

@@ -18,6 +18,7 @@
 #include "vsml/util.h"
 
 #define TASK_STREAM 0x80000000u
+#define RANDOM_IMAGES 20 /* the images of a Random task (spec section 7) */
 
 static bool is_synthetic(const char *name)
 {
@@ -177,7 +178,7 @@ static int task_begin(const vsml_task_source *src, const vsml_task_spec *sp, uin
     int n_src = set_classes(src, sp, t->set);
     pick_classes(&r, n_src, sp->classes, sp->permute_labels, t->cls);
     if (!strcmp(name, "random") &&
-        vsml_synth_random(&t->rnd, 20, sp->input_dim, sp->classes,
+        vsml_synth_random(&t->rnd, RANDOM_IMAGES, sp->input_dim, sp->classes,
                           step_key(seed, step, (uint32_t)k, 1)) != 0)
         return -1;
     int din = is_synthetic(name) ? sp->input_dim : src->sets[t->set].dim;
@@ -210,9 +211,12 @@ static void put_example(const task *t, const float *src, int din, int D, float *
     }
 }
 
-/* One stream: T examples of the task, written to rows (j-jb)*T .. (j-jb)*T+T-1. */
+/* One stream: T examples of the task, stream entries (j-jb)*T .. +T-1.
+ * pool >= 0: the task's Random images are rows pool.. of x and the entries
+ * point there; else the examples are written to rows xrow..xrow+T-1. */
 static int fill_stream(const vsml_task_source *src, const vsml_task_spec *sp, uint64_t seed,
-                       uint32_t step, int j, int jb, const task *t, float *x, int32_t *stream)
+                       uint32_t step, int j, int jb, const task *t, int pool, int xrow,
+                       float *x, int32_t *stream)
 {
     const char *name = src->names[t->set];
     int D = sp->input_dim, T = sp->T;
@@ -223,7 +227,7 @@ static int fill_stream(const vsml_task_source *src, const vsml_task_spec *sp, ui
     vsml_rng r;
     step_rng(&r, seed, step, (uint32_t)j);
     for (int s = 0; s < T; s++) {
-        size_t row = (size_t)(j - jb) * T + s;
+        size_t row = (size_t)(j - jb) * T + s, xr = (size_t)xrow + s;
         int label, din = D;
         const float *ex;
         if (ss.x) {
@@ -233,6 +237,8 @@ static int fill_stream(const vsml_task_source *src, const vsml_task_spec *sp, ui
             int i = (int)vsml_rng_below(&r, (uint32_t)t->rnd.n);
             ex = t->rnd.x + (size_t)i * D;
             label = t->rnd.y[i];
+            if (pool >= 0)
+                xr = (size_t)pool + i;
         } else {
             const vsml_dataset *d = &src->sets[t->set];
             label = (int)vsml_rng_below(&r, (uint32_t)sp->classes);
@@ -248,8 +254,9 @@ static int fill_stream(const vsml_task_source *src, const vsml_task_spec *sp, ui
                 l++;
             label = l < sp->classes ? l : label;
         }
-        put_example(t, ex, din, D, x + row * D);
-        stream[row * 2] = (int32_t)row;
+        if (pool < 0)
+            put_example(t, ex, din, D, x + xr * D);
+        stream[row * 2] = (int32_t)xr;
         stream[row * 2 + 1] = label;
     }
     vsml_dataset_free(&ss);
@@ -257,9 +264,45 @@ static int fill_stream(const vsml_task_source *src, const vsml_task_spec *sp, ui
 }
 
 int vsml_tasks_build(const vsml_task_source *src, const vsml_task_spec *sp, uint64_t seed,
-                     uint32_t step, float *x, int32_t *stream)
+                     uint32_t step, float *x, int32_t *stream, int *rows)
 {
-    return vsml_tasks_build_range(src, sp, seed, step, 0, sp->streams, x, stream);
+    return vsml_tasks_build_range(src, sp, seed, step, 0, sp->streams, x, stream, rows);
+}
+
+/* The data set of task k: task_begin's first draw. */
+static int task_set(const vsml_task_source *src, uint64_t seed, uint32_t step, int k)
+{
+    vsml_rng r;
+    step_rng(&r, seed, step, TASK_STREAM | (uint32_t)k);
+    return (int)vsml_rng_below(&r, (uint32_t)src->n_sets);
+}
+
+/* The example rows of task k's streams in [jb, je): its Random images once
+ * when they are unprojected and fewer than a row per stream step (*pooled),
+ * else a row per stream step. */
+static int task_rows(const vsml_task_source *src, const vsml_task_spec *sp, int set, int k,
+                     int jb, int je, bool *pooled)
+{
+    int spt = sp->streams_per_task, a = k * spt > jb ? k * spt : jb;
+    int e = k * spt + spt < je ? k * spt + spt : je, per_step = (e - a) * sp->T;
+    *pooled = !strcmp(src->names[set], "random") && !sp->project && RANDOM_IMAGES < per_step;
+    return *pooled ? RANDOM_IMAGES : per_step;
+}
+
+int vsml_tasks_max_rows(const vsml_task_source *src, const vsml_task_spec *sp, int j_begin,
+                        int j_end)
+{
+    int spt = sp->streams_per_task, rows = 0;
+    for (int k = j_begin / spt; j_end > j_begin && k <= (j_end - 1) / spt; k++) {
+        int most = 0;
+        for (int set = 0; set < src->n_sets; set++) {
+            bool pooled;
+            int r = task_rows(src, sp, set, k, j_begin, j_end, &pooled);
+            most = r > most ? r : most;
+        }
+        rows += most;
+    }
+    return rows;
 }
 
 /* The tasks are independent (each a function of seed, step and its index),
@@ -272,7 +315,9 @@ typedef struct build_job {
     int j_begin, j_end;
     float *x;
     int32_t *stream;
-    int k0; /* the first task */
+    int k0;            /* the first task */
+    const int *xrow;   /* per task: its first example row */
+    const bool *pooled; /* per task: its Random images stored once */
 } build_job;
 
 static int build_task(void *ctx, size_t i)
@@ -285,9 +330,13 @@ static int build_task(void *ctx, size_t i)
         return -1;
     }
     int rc = task_begin(b->src, b->sp, b->seed, b->step, k, t);
-    int a = j0 > b->j_begin ? j0 : b->j_begin;
+    int a = j0 > b->j_begin ? j0 : b->j_begin, D = b->sp->input_dim, x0 = b->xrow[i];
+    int pool = b->pooled[i] ? x0 : -1;
+    if (rc == 0 && pool >= 0)
+        memcpy(b->x + (size_t)pool * D, t->rnd.x, sizeof(float) * (size_t)t->rnd.n * D);
     for (int j = a; j < j0 + spt && j < b->j_end && rc == 0; j++)
-        rc = fill_stream(b->src, b->sp, b->seed, b->step, j, b->j_begin, t, b->x, b->stream);
+        rc = fill_stream(b->src, b->sp, b->seed, b->step, j, b->j_begin, t, pool,
+                         x0 + (j - a) * b->sp->T, b->x, b->stream);
     task_end(t);
     free(t);
     return rc != 0 ? -1 : 0;
@@ -295,7 +344,7 @@ static int build_task(void *ctx, size_t i)
 
 int vsml_tasks_build_range(const vsml_task_source *src, const vsml_task_spec *sp,
                            uint64_t seed, uint32_t step, int j_begin, int j_end, float *x,
-                           int32_t *stream)
+                           int32_t *stream, int *rows)
 {
     if (sp->classes > 1024 || sp->streams_per_task < 1 || j_begin < 0 || j_end > sp->streams ||
         j_begin > j_end) {
@@ -310,7 +359,25 @@ int vsml_tasks_build_range(const vsml_task_source *src, const vsml_task_spec *sp
             return -1;
         }
     int spt = sp->streams_per_task, k0 = j_begin / spt;
-    build_job b = {src, sp, seed, step, j_begin, j_end, x, stream, k0};
     int n_tasks = j_end > j_begin ? (j_end - 1) / spt + 1 - k0 : 0;
-    return vsml_parallel_for((size_t)n_tasks, 0, build_task, &b);
+    /* each task's rows, in task order: a prefix sum over their data sets */
+    int *xrow = malloc(sizeof(int) * (size_t)(n_tasks + 1));
+    bool *pooled = malloc(sizeof(bool) * (size_t)(n_tasks + 1));
+    if (!xrow || !pooled) {
+        free(xrow);
+        free(pooled);
+        vsml_err("out of memory laying out %d tasks", n_tasks);
+        return -1;
+    }
+    xrow[0] = 0;
+    for (int i = 0; i < n_tasks; i++)
+        xrow[i + 1] = xrow[i] + task_rows(src, sp, task_set(src, seed, step, k0 + i), k0 + i,
+                                          j_begin, j_end, &pooled[i]);
+    build_job b = {src, sp, seed, step, j_begin, j_end, x, stream, k0, xrow, pooled};
+    int rc = vsml_parallel_for((size_t)n_tasks, 0, build_task, &b);
+    if (rows)
+        *rows = xrow[n_tasks];
+    free(xrow);
+    free(pooled);
+    return rc;
 }

@@ -17,6 +17,7 @@ struct vsml_trainer {
     vsml_task_source train_src, eval_src;
     vsml_pop *pop, *eval_pop;
     float *x, *ex;          /* data tables: training, evaluation */
+    int x_rows;             /* the training table's rows (vsml_tasks_max_rows) */
     int32_t *stream, *estream;
     uint32_t *ep_stream, *ep_init, *eval_ep;
     float *loss_sum, *loss_last, *correct, *nonfinite, *fp, *fm;
@@ -36,7 +37,7 @@ static int alloc_all(vsml_trainer *tr)
     tr->v = calloc(tr->n, 4);
     tr->g = calloc(tr->n, 4);
     tr->keep = calloc(3 * tr->n, 4);
-    tr->x = malloc(4 * PL * c->T * D);
+    tr->x = malloc(4 * (size_t)tr->x_rows * D);
     tr->stream = malloc(8 * PL * c->T);
     tr->ex = malloc(4 * ER * c->eval_steps * D);
     tr->estream = malloc(8 * ER * c->eval_steps);
@@ -92,14 +93,16 @@ static int setup_eval(vsml_trainer *tr, vsml_engine *eng)
 {
     const vsml_train_config *c = &tr->c;
     vsml_task_spec sp = eval_spec(c);
-    vsml_pop_shape shape = {.P = 1, .E = c->eval_episodes, .T = c->eval_steps,
-                            .n_examples = c->eval_episodes * c->eval_steps,
-                            .n_streams = c->eval_episodes, .outputs = 0};
     if (vsml_task_source_open(&tr->eval_src, c->eval_dataset, c->data_dir, true, c->classes,
-                              c->resize) ||
-        vsml_tasks_build(&tr->eval_src, &sp, c->eval_seed, 0xffffffffu, tr->ex, tr->estream) ||
+                              c->resize))
+        return -1;
+    int most = vsml_tasks_max_rows(&tr->eval_src, &sp, 0, c->eval_episodes), rows;
+    vsml_pop_shape shape = {.P = 1, .E = c->eval_episodes, .T = c->eval_steps,
+                            .n_examples = most, .n_streams = c->eval_episodes, .outputs = 0};
+    if (vsml_tasks_build(&tr->eval_src, &sp, c->eval_seed, 0xffffffffu, tr->ex, tr->estream,
+                         &rows) ||
         vsml_pop_create(eng, &tr->cfg, &shape, &tr->eval_pop) ||
-        vsml_pop_set_data(tr->eval_pop, tr->ex) ||
+        vsml_pop_set_data_rows(tr->eval_pop, tr->ex, rows) ||
         vsml_pop_set_episodes(tr->eval_pop, tr->estream, tr->eval_ep, tr->eval_ep))
         return -1;
     return 0;
@@ -140,15 +143,18 @@ int vsml_trainer_create_share(vsml_engine *eng, const vsml_train_config *c,
     if (vsml_train_model_config(c, &tr->cfg) != 0)
         goto fail;
     tr->n = vsml_param_count(&tr->cfg);
+    if (vsml_task_source_open(&tr->train_src, c->dataset, c->data_dir, false, c->classes,
+                              c->resize) != 0)
+        goto fail;
+    vsml_task_spec sp = train_spec(c);
+    tr->x_rows = vsml_tasks_max_rows(&tr->train_src, &sp, sh.pair_begin, sh.pair_end);
     if (alloc_all(tr) != 0)
         goto fail;
     memcpy(tr->theta, theta0, 4 * tr->n);
     pair_episodes(tr);
-    vsml_pop_shape shape = {.P = 2 * tr->pl, .E = 1, .T = c->T,
-                            .n_examples = tr->pl * c->T, .n_streams = tr->pl};
-    if (vsml_task_source_open(&tr->train_src, c->dataset, c->data_dir, false, c->classes,
-                              c->resize) ||
-        vsml_pop_create(eng, &tr->cfg, &shape, &tr->pop) ||
+    vsml_pop_shape shape = {.P = 2 * tr->pl, .E = 1, .T = c->T, .n_examples = tr->x_rows,
+                            .n_streams = tr->pl};
+    if (vsml_pop_create(eng, &tr->cfg, &shape, &tr->pop) ||
         vsml_pop_set_episodes(tr->pop, tr->stream, tr->ep_stream, tr->ep_init))
         goto fail;
     if (!sh.no_eval && setup_eval(tr, eng) != 0)
@@ -203,9 +209,10 @@ static int run_population(vsml_trainer *tr, uint32_t step, double *run_s)
     vsml_rollout_out out = {.loss_sum = tr->loss_sum, .loss_last = tr->loss_last,
                             .nonfinite = tr->nonfinite};
     vsml_run_stats st = {0};
+    int rows;
     if (vsml_tasks_build_range(&tr->train_src, &sp, c->seed, step, tr->share.pair_begin,
-                               tr->share.pair_end, tr->x, tr->stream) ||
-        vsml_pop_set_data(tr->pop, tr->x) ||
+                               tr->share.pair_end, tr->x, tr->stream, &rows) ||
+        vsml_pop_set_data_rows(tr->pop, tr->x, rows) ||
         vsml_pop_set_episodes(tr->pop, tr->stream, tr->ep_stream, tr->ep_init) ||
         vsml_pop_set_es_params(tr->pop, tr->theta, c->sigma, c->seed, step,
                                (uint32_t)tr->share.pair_begin) ||
