@@ -167,13 +167,23 @@ static int set_classes(const vsml_task_source *src, const vsml_task_spec *sp, in
                               : src->sets[s].n_classes;
 }
 
+/* The data set of task k, its generator's first draw; r (if not NULL)
+ * continues with the task's other draws. */
+static int task_set(const vsml_task_source *src, uint64_t seed, uint32_t step, int k,
+                    vsml_rng *r)
+{
+    vsml_rng own;
+    r = r ? r : &own;
+    step_rng(r, seed, step, TASK_STREAM | (uint32_t)k);
+    return (int)vsml_rng_below(r, (uint32_t)src->n_sets);
+}
+
 static int task_begin(const vsml_task_source *src, const vsml_task_spec *sp, uint64_t seed,
                       uint32_t step, int k, task *t)
 {
     memset(t, 0, sizeof(*t));
     vsml_rng r;
-    step_rng(&r, seed, step, TASK_STREAM | (uint32_t)k);
-    t->set = (int)vsml_rng_below(&r, (uint32_t)src->n_sets);
+    t->set = task_set(src, seed, step, k, &r);
     const char *name = src->names[t->set];
     int n_src = set_classes(src, sp, t->set);
     pick_classes(&r, n_src, sp->classes, sp->permute_labels, t->cls);
@@ -267,14 +277,6 @@ int vsml_tasks_build(const vsml_task_source *src, const vsml_task_spec *sp, uint
                      uint32_t step, float *x, int32_t *stream, int *rows)
 {
     return vsml_tasks_build_range(src, sp, seed, step, 0, sp->streams, x, stream, rows);
-}
-
-/* The data set of task k: task_begin's first draw. */
-static int task_set(const vsml_task_source *src, uint64_t seed, uint32_t step, int k)
-{
-    vsml_rng r;
-    step_rng(&r, seed, step, TASK_STREAM | (uint32_t)k);
-    return (int)vsml_rng_below(&r, (uint32_t)src->n_sets);
 }
 
 /* The example rows of task k's streams in [jb, je): its Random images once
@@ -371,7 +373,7 @@ int vsml_tasks_build_range(const vsml_task_source *src, const vsml_task_spec *sp
     }
     xrow[0] = 0;
     for (int i = 0; i < n_tasks; i++)
-        xrow[i + 1] = xrow[i] + task_rows(src, sp, task_set(src, seed, step, k0 + i), k0 + i,
+        xrow[i + 1] = xrow[i] + task_rows(src, sp, task_set(src, seed, step, k0 + i, NULL), k0 + i,
                                           j_begin, j_end, &pooled[i]);
     build_job b = {src, sp, seed, step, j_begin, j_end, x, stream, k0, xrow, pooled};
     int rc = vsml_parallel_for((size_t)n_tasks, 0, build_task, &b);
