@@ -77,6 +77,11 @@ static void test_perturb_share(vsml_engine *eng)
         float *v = device_vectors_of(pop, n, theta, STEP, pairs, 5);
         check_noise_of(v, theta, n, pairs, 5);
         free(v);
+        /* the example table takes at most its rows */
+        float row[4] = {0};
+        CHECK(vsml_pop_set_data_rows(pop, row, 1) == 0, "one row of one");
+        CHECK(vsml_pop_set_data_rows(pop, row, 2) != 0, "two rows of a table of one");
+        CHECK(vsml_pop_set_data_rows(pop, row, -1) != 0, "-1 rows");
     }
     vsml_pop_destroy(&pop);
     free(theta);
@@ -183,6 +188,7 @@ static void test_gradient_sum(void)
         bad += g[i] != (float)(acc / NP);
     }
     CHECK(bad == 0, "%d of %d gradient components differ from the definition", bad, N);
+    CHECK(vsml_es_gradient(&o, N, SEED, STEP, 0, fp, fm, g, w) != 0, "a gradient of no pairs");
     for (uint32_t i2 = 0; i2 < 300; i2 += 7) {
         float e[2];
         vsml_es_noise2(SEED, STEP, 11, i2, e);
