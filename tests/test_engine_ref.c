@@ -164,8 +164,52 @@ static void run_n64_cases(void)
     }
 }
 
-/* The cpu kernel (VSML_KERNEL_CPU; workgroup 64) where lanes stay idle (B
- * does not divide 64), A is not a multiple of the invocations per output
+static uint32_t split_plan_wg(vsml_engine *eng, int K, const int *sizes)
+{
+    vsml_model_config cfg;
+    vsml_model_config_default(&cfg, K, sizes);
+    vsml_pop_shape shape = {.P = 1, .E = 1, .T = 2, .n_examples = 2, .n_streams = 1};
+    vsml_pop *pop = NULL;
+    vsml_pop_plan_info pi = {0};
+    CHECK(vsml_pop_create(eng, &cfg, &shape, &pop) == 0, "pop %dx%d", sizes[0], sizes[1]);
+    if (pop)
+        vsml_pop_plan(pop, &pi);
+    vsml_pop_destroy(&pop);
+    CHECK(pi.split == 2, "%dx%d: split %d, not 2", sizes[0], sizes[1], pi.split);
+    return pi.workgroup_size;
+}
+
+/* The split mode's workgroup (engine.c, cpu_split_wg): the multiple of 8 in
+ * [32, 64] whose lanes are best used, counted by hand for subgroups of 8
+ * lanes (llvmpipe's 256-bit vectors) or 4. 50x10, a share of 25 inputs per
+ * workgroup: 32 lanes serve 3 inputs at a time in 9 rounds (250 of 288
+ * slots), 40 serve 4 in 7 (250 of 280), 48 4 in 7 (of 336), 56 5 in 5 (of
+ * 280, no better than 40), 64 6 in 5 (of 320): 40. 33x10, a share of 17: 32
+ * in 6 rounds (170 of 192), 40 in 5 (of 200), 64 in 3 (of 192, no better):
+ * 32. 784x64x10: only 64 holds 64 outputs. */
+static void check_split_workgroups(void)
+{
+    vsml_engine_params p = {.kernel = VSML_KERNEL_CPU, .split = 2};
+    vsml_engine *eng;
+    CHECK(vsml_engine_create(&eng, &p) == 0, "engine (cpu kernel, split 2)");
+    vsml_device_info di;
+    vsml_engine_info(eng, &di);
+    uint32_t w50 = split_plan_wg(eng, 1, (const int[]){50, 10});
+    uint32_t w33 = split_plan_wg(eng, 1, (const int[]){33, 10});
+    uint32_t wdeep = split_plan_wg(eng, 2, (const int[]){784, 64, 10});
+    if (di.subgroup_size == 8 || di.subgroup_size == 4) {
+        CHECK(w50 == 40, "50x10 split in two: workgroup %u, not 40", w50);
+        CHECK(w33 == 32, "33x10 split in two: workgroup %u, not 32", w33);
+    }
+    CHECK(w50 >= 32 && w50 <= 64 && w33 >= 32 && w33 <= 64, "split workgroups %u, %u", w50,
+          w33);
+    CHECK(wdeep == 64, "784x64x10 split in two: workgroup %u, not 64", wdeep);
+    vsml_engine_destroy(&eng);
+}
+
+/* The cpu kernel (VSML_KERNEL_CPU; workgroup 64, with a split the split's
+ * own, check_split_workgroups) where lanes stay idle (B
+ * does not divide the workgroup), A is not a multiple of the invocations per output
  * (a partial last round), with hidden layers (the G messages and the U terms
  * above layer 0), several members and episodes per member. (A workgroup of
  * 24, `--workgroup-size`, passed too; each size is a minute of compile.)
@@ -190,6 +234,10 @@ static void run_cpu_cases(void)
         {2, {20, 7, 3}, 2, 1, 10, 3, 3, 0, false, true, true, 0.0f},
         {3, {13, 9, 5, 2}, 1, 1, 8, 1, 8, 0, true, false, false, 0.0f},
         {1, {50, 10}, 3, 1, 6, 2, 2, 2, false, false, false, 0.0f},
+        /* the paper's input layer under a 64-wide hidden one, split in two:
+         * a dispatch per layer update must fit llvmpipe's loop limit with
+         * the split's workgroup (64, where the whole step would not) */
+        {2, {784, 64, 10}, 1, 1, 3, 2, 2, 0, false, false, false, 0.0f},
     };
     for (size_t i = 0; i < VSML_ARRAY_SIZE(cases); i++) {
         vsml_engine_params p = {.kernel = VSML_KERNEL_CPU, .split = cases[i].split,
@@ -216,6 +264,7 @@ static void run_cpu_cases(void)
         CHECK(test_validation_errors(eng) == 0, "validation errors (cpu kernel)");
         vsml_engine_destroy(&eng);
     }
+    check_split_workgroups();
 }
 
 int main(int argc, char **argv)

@@ -71,6 +71,7 @@ struct vsml_pop {
     bool cpu;    /* the CPU kernel (VSML_KERNEL_CPU) */
     int split;   /* cpu kernel: workgroups per episode in the micro ticks (VSML_MAX_SPLIT) */
     int steps_per_dispatch;
+    VkDescriptorSet bound; /* the step's set last bound in the command buffer being recorded */
     bool started; /* a run with init completed: the episodes' state exists */
     /* ES perturbation (made on first use) */
     vk_pipe perturb;
@@ -233,7 +234,9 @@ static double loop_iters_per_step(const vsml_model_config *cfg, double wg)
     return it + C * (6.0 + M) + cdiv(C * M, wg) + 4.0;
 }
 
-static double loop_iters_init(const vsml_model_config *cfg, double wg)
+/* The initial states' loop iterations; with S > 1 workgroups per episode
+ * (the cpu kernel's split) each initialises a share of the sub-LSTMs. */
+static double loop_iters_init_split(const vsml_model_config *cfg, double wg, double S)
 {
     vsml_param_layout L;
     vsml_param_layout_of(vsml_state_size(cfg), &L);
@@ -241,31 +244,62 @@ static double loop_iters_init(const vsml_model_config *cfg, double wg)
     double it = 8.0 + (L.N <= 16 ? cdiv((double)L.block / 4, wg) : 0.0);
     for (int k = 0; k < cfg->n_layers; k++) {
         double A = cfg->sizes[k], B = cfg->sizes[k + 1];
-        it += 1.0 + cdiv(A * B, wg) * (3.0 * N + (N / 8) * 16.0) + cdiv(A * M, wg) +
+        it += 1.0 + cdiv(A * B, wg * S) * (3.0 * N + (N / 8) * 16.0) + cdiv(A * M, wg) +
               cdiv(B * M, wg);
     }
     return it;
 }
 
+static double loop_iters_init(const vsml_model_config *cfg, double wg)
+{
+    return loop_iters_init_split(cfg, wg, 1.0);
+}
+
 /* The CPU kernel: invocation tid serves output b = tid % B of a layer and
- * the inputs a = (tid / B) * n + i, i < n = cdiv(A, wg / B). */
+ * the inputs a = (tid / B) * n + i, i < n = cdiv(A, wg / B); with a split
+ * of S workgroups per episode, of its share of cdiv(A, S) inputs. */
+static double loop_iters_layer_cpu(const vsml_model_config *cfg, int k, double wg, double S)
+{
+    double M = VSML_M, A = cdiv(cfg->sizes[k], S), B = cfg->sizes[k + 1], R = floor(wg / B);
+    /* A for loop of n iterations counts n + 1 (llvmpipe runs a last masked
+     * pass; measured), a do-while n; counted here as for loops (an upper
+     * bound). Per round of inputs: the round loop, the message loop (no
+     * iterations at layer 0) and the micro tick loop. */
+    double per =
+        6.0 + 2.0 * R + cdiv(A, R) * (4.0 + (k > 0 ? M + 1.0 : 1.0) + cfg->micro_ticks + 1.0);
+    if (k > 0)
+        per += (cdiv(A, wg) + 1.0) * (B + 2.0);
+    return per;
+}
+
+/* The loss and the error of a step (loss_and_error, zero_last_bwd). */
+static double loop_iters_loss_cpu(const vsml_model_config *cfg, double wg)
+{
+    double C = cfg->sizes[cfg->n_layers], M = VSML_M;
+    return C * (6.0 + M) + cdiv(C * M, wg) + 4.0;
+}
+
 static double loop_iters_per_step_cpu(const vsml_model_config *cfg, double wg)
 {
-    double it = 1.0, sweeps = cfg->backward_pass ? 2.0 : 1.0, M = VSML_M;
+    double it = 1.0, sweeps = cfg->backward_pass ? 2.0 : 1.0;
+    for (int k = 0; k < cfg->n_layers; k++)
+        it += sweeps * loop_iters_layer_cpu(cfg, k, wg, 1.0);
+    return it + loop_iters_loss_cpu(cfg, wg);
+}
+
+/* The split mode's longest dispatch: the initial states, or one layer
+ * update of one step (plus the loss), whose workgroups copy the weights
+ * (extra). */
+static double loop_iters_split_cpu(const vsml_model_config *cfg, double wg, double S,
+                                   double extra)
+{
+    double it = loop_iters_init_split(cfg, wg, S);
     for (int k = 0; k < cfg->n_layers; k++) {
-        double A = cfg->sizes[k], B = cfg->sizes[k + 1], R = floor(wg / B);
-        /* A for loop of n iterations counts n + 1 (llvmpipe runs a last
-         * masked pass; measured), a do-while n; counted here as for loops
-         * (an upper bound). Per round of inputs: the round loop, the message
-         * loop (no iterations at layer 0) and the micro tick loop. */
-        double per = 6.0 + 2.0 * R +
-                     cdiv(A, R) * (4.0 + (k > 0 ? M + 1.0 : 1.0) + cfg->micro_ticks + 1.0);
-        if (k > 0)
-            per += (cdiv(A, wg) + 1.0) * (B + 2.0);
-        it += sweeps * per;
+        double d = 9.0 + cdiv((double)VSML_BLOCK_SIZE / 4, wg) + extra +
+                   loop_iters_layer_cpu(cfg, k, wg, S) + loop_iters_loss_cpu(cfg, wg);
+        it = d > it ? d : it;
     }
-    double C = cfg->sizes[cfg->n_layers];
-    return it + C * (6.0 + M) + cdiv(C * M, wg) + 4.0;
+    return it;
 }
 
 /* Whether the CPU kernel can run this population (NULL: yes, else why not). */
@@ -312,6 +346,53 @@ static int cpu_threads(void)
     const char *e = getenv("LP_NUM_THREADS");
     long n = e && *e ? strtol(e, NULL, 10) : sysconf(_SC_NPROCESSORS_ONLN);
     return n < 1 ? 1 : n > 1024 ? 1024 : (int)n;
+}
+
+/* The loop iterations of the cpu kernel's longest dispatch of one step
+ * (extra: the private weight copy of every dispatch). */
+static double cpu_longest_dispatch(const vsml_model_config *cfg, double wg, int split,
+                                   double extra)
+{
+    if (split > 1)
+        return loop_iters_split_cpu(cfg, wg, split, extra);
+    return loop_iters_per_step_cpu(cfg, wg) + loop_iters_init(cfg, wg) + extra;
+}
+
+/* The cpu kernel's workgroup size with a split (S > 1 workgroups per
+ * episode). Such a dispatch runs one layer update of one step, and its
+ * fixed costs are paid by every subgroup of the workgroup (the private copy
+ * of the weights, V[b], the partial sums of h, the barriers), so the
+ * workgroup is the smallest (32 to 64 invocations, steps of 8) whose lanes
+ * are best used: every subgroup of `sg` lanes is paid for, a lane works
+ * when its output b has a full round of inputs. For the 784x10 layer (B =
+ * 10) that is 40 rather than 64 (-13% time per step, 1 episode, two
+ * workgroups on llvmpipe, 6 alternating runs; no change without a split).
+ * Multiples of 8 in [32, 64] keep llvmpipe's compiled variants few (a
+ * minute each). 0 if no size fits (the caller reports it). */
+static uint32_t cpu_split_wg(const vsml_pop *pop, int S, uint32_t max_wg, uint32_t sg)
+{
+    const vsml_model_config *cfg = &pop->cfg;
+    uint32_t best = 0;
+    double best_eff = 0.0;
+    sg = sg < 1 ? 1 : sg;
+    for (uint32_t wg = 32; wg <= 64 && wg <= max_wg; wg += 8) {
+        double lanes = cdiv(wg, sg) * sg, work = 0.0, slots = 0.0;
+        bool fits = true;
+        for (int k = 0; k < cfg->n_layers; k++) {
+            double A = cdiv(cfg->sizes[k], S), B = cfg->sizes[k + 1], R = floor(wg / B);
+            if (R < 1) {
+                fits = false;
+                break;
+            }
+            work += A * B;
+            slots += cdiv(A, R) * lanes;
+        }
+        if (fits && work / slots > best_eff * 1.005) {
+            best = wg;
+            best_eff = work / slots;
+        }
+    }
+    return best ? best : cpu_kernel_wg(pop, max_wg);
 }
 
 /* Workgroups per episode of the cpu kernel: the engine's setting, else
@@ -367,9 +448,12 @@ static int plan_dispatch(vsml_pop *pop)
                                                  : DEFAULT_STEPS_PER_DISPATCH;
     uint32_t wg = pop->serial ? (SERIAL_WG < max_wg ? SERIAL_WG : max_wg) : eng->wg;
     uint32_t lanes = pop->serial ? 1 : wg; /* invocations sharing an episode */
+    int split = pop->cpu ? cpu_kernel_split(pop) : 1;
     if (pop->cpu) {
         bool fixed = eng->params.workgroup_size > 0;
-        wg = fixed ? (uint32_t)eng->params.workgroup_size : cpu_kernel_wg(pop, max_wg);
+        wg = fixed       ? (uint32_t)eng->params.workgroup_size
+             : split > 1 ? cpu_split_wg(pop, split, max_wg, eng->vk->subgroup_size)
+                         : cpu_kernel_wg(pop, max_wg);
         for (int k = 0; k < pop->cfg.n_layers; k++)
             if (wg < (uint32_t)pop->cfg.sizes[k + 1] || wg == 0) {
                 vsml_err("the cpu kernel needs a workgroup of at least %d invocations (the "
@@ -378,19 +462,19 @@ static int plan_dispatch(vsml_pop *pop)
             }
         /* + the private weight copy of every dispatch (load_whv) */
         double extra = (VSML_N + 1) * VSML_G / 4 + 2;
-        /* larger workgroups (multiples of 64) until a step fits llvmpipe's loop limit */
+        /* larger workgroups (+64) until a step fits llvmpipe's loop limit */
         while (!fixed && eng->loop_budget > 0 && wg + 64 <= max_wg &&
-               loop_iters_per_step_cpu(&pop->cfg, wg) + loop_iters_init(&pop->cfg, wg) + extra >
-                   eng->loop_budget)
+               cpu_longest_dispatch(&pop->cfg, wg, split, extra) > eng->loop_budget)
             wg += 64;
         double per = loop_iters_per_step_cpu(&pop->cfg, wg);
         double init = loop_iters_init(&pop->cfg, wg) + extra;
-        if (eng->loop_budget > 0 && per + init > eng->loop_budget) {
+        double longest = cpu_longest_dispatch(&pop->cfg, wg, split, extra);
+        if (eng->loop_budget > 0 && longest > eng->loop_budget) {
             if (eng->params.kernel == VSML_KERNEL_CPU) {
                 vsml_err("one step of this network is too long for llvmpipe's loop limit "
                          "(about %.0f loop iterations per invocation with the cpu kernel; the "
                          "limit is 65535): use smaller layers or the parallel kernel",
-                         per + init);
+                         longest);
                 return -1;
             }
             pop->cpu = false; /* the parallel kernel, planned below */
@@ -418,7 +502,7 @@ static int plan_dispatch(vsml_pop *pop)
         int fit = (int)((eng->loop_budget - init) / per);
         spd = fit < spd ? fit : spd;
     }
-    pop->split = pop->cpu ? cpu_kernel_split(pop) : 1;
+    pop->split = pop->cpu ? split : 1;
     if (!pop->cpu && eng->params.split > 1)
         vsml_warn("split %d ignored: only the cpu kernel divides an episode among workgroups "
                   "(this population runs the %s kernel)",
@@ -860,8 +944,13 @@ static int dispatch_chunks(vsml_pop *pop, VkCommandBuffer cb, struct vsml_step_p
         chunk *c = &pop->chunks[i];
         pc->ep_base = (uint32_t)c->ep_base;
         pc->n_eps = (uint32_t)c->n_eps;
-        vkCmdBindDescriptorSets(cb, VK_PIPELINE_BIND_POINT_COMPUTE, pop->step.layout, 0, 1,
-                                &c->set, 0, NULL);
+        /* bound again only when it changes: lavapipe rebinds every buffer
+         * and image of a set that is bound (the split mode's dispatch per
+         * step binds the same set) */
+        if (c->set != pop->bound)
+            vkCmdBindDescriptorSets(cb, VK_PIPELINE_BIND_POINT_COMPUTE, pop->step.layout, 0, 1,
+                                    &c->set, 0, NULL);
+        pop->bound = c->set;
         vkCmdPushConstants(cb, pop->step.layout, VK_SHADER_STAGE_COMPUTE_BIT, 0, sizeof(*pc), pc);
         vkCmdDispatch(cb,
                       pop->serial ? ((uint32_t)c->n_eps + pop->wg - 1) / pop->wg
@@ -924,6 +1013,7 @@ int vsml_pop_run(vsml_pop *pop, uint64_t seed, int t0, int n_steps, bool init,
         vkCmdWriteTimestamp(cb, VK_PIPELINE_STAGE_TOP_OF_PIPE_BIT, pop->queries, 0);
     }
     vkCmdBindPipeline(cb, VK_PIPELINE_BIND_POINT_COMPUTE, pop->step.pipe);
+    pop->bound = VK_NULL_HANDLE;
     struct vsml_step_pc pc = {
         .T = (uint32_t)pop->shape.T,
         .n_layers = (uint32_t)pop->cfg.n_layers,
