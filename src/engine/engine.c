@@ -234,6 +234,14 @@ static double loop_iters_per_step(const vsml_model_config *cfg, double wg)
     return it + C * (6.0 + M) + cdiv(C * M, wg) + 4.0;
 }
 
+/* Every dispatch's prologue: the parameter block's load loop (N = 16). */
+static double loop_iters_prologue(const vsml_model_config *cfg, double wg)
+{
+    vsml_param_layout L;
+    vsml_param_layout_of(vsml_state_size(cfg), &L);
+    return 8.0 + (L.N <= 16 ? cdiv((double)L.block / 4, wg) : 0.0);
+}
+
 /* The initial states' loop iterations; with S > 1 workgroups per episode
  * (the cpu kernel's split) each initialises a share of the sub-LSTMs. */
 static double loop_iters_init_split(const vsml_model_config *cfg, double wg, double S)
@@ -241,7 +249,7 @@ static double loop_iters_init_split(const vsml_model_config *cfg, double wg, dou
     vsml_param_layout L;
     vsml_param_layout_of(vsml_state_size(cfg), &L);
     const double N = L.N, M = L.M;
-    double it = 8.0 + (L.N <= 16 ? cdiv((double)L.block / 4, wg) : 0.0);
+    double it = loop_iters_prologue(cfg, wg);
     for (int k = 0; k < cfg->n_layers; k++) {
         double A = cfg->sizes[k], B = cfg->sizes[k + 1];
         it += 1.0 + cdiv(A * B, wg * S) * (3.0 * N + (N / 8) * 16.0) + cdiv(A * M, wg) +
@@ -295,7 +303,7 @@ static double loop_iters_split_cpu(const vsml_model_config *cfg, double wg, doub
 {
     double it = loop_iters_init_split(cfg, wg, S);
     for (int k = 0; k < cfg->n_layers; k++) {
-        double d = 9.0 + cdiv((double)VSML_BLOCK_SIZE / 4, wg) + extra +
+        double d = 1.0 + loop_iters_prologue(cfg, wg) + extra +
                    loop_iters_layer_cpu(cfg, k, wg, S) + loop_iters_loss_cpu(cfg, wg);
         it = d > it ? d : it;
     }
@@ -368,7 +376,8 @@ static double cpu_longest_dispatch(const vsml_model_config *cfg, double wg, int 
  * 10) that is 40 rather than 64 (-13% time per step, 1 episode, two
  * workgroups on llvmpipe, 6 alternating runs; no change without a split).
  * Multiples of 8 in [32, 64] keep llvmpipe's compiled variants few (a
- * minute each). 0 if no size fits (the caller reports it). */
+ * minute each). If no size in that range holds every layer's outputs, the
+ * choice without a split (cpu_kernel_wg). */
 static uint32_t cpu_split_wg(const vsml_pop *pop, int S, uint32_t max_wg, uint32_t sg)
 {
     const vsml_model_config *cfg = &pop->cfg;
@@ -466,8 +475,6 @@ static int plan_dispatch(vsml_pop *pop)
         while (!fixed && eng->loop_budget > 0 && wg + 64 <= max_wg &&
                cpu_longest_dispatch(&pop->cfg, wg, split, extra) > eng->loop_budget)
             wg += 64;
-        double per = loop_iters_per_step_cpu(&pop->cfg, wg);
-        double init = loop_iters_init(&pop->cfg, wg) + extra;
         double longest = cpu_longest_dispatch(&pop->cfg, wg, split, extra);
         if (eng->loop_budget > 0 && longest > eng->loop_budget) {
             if (eng->params.kernel == VSML_KERNEL_CPU) {
@@ -480,7 +487,11 @@ static int plan_dispatch(vsml_pop *pop)
             pop->cpu = false; /* the parallel kernel, planned below */
             wg = eng->wg;
             lanes = wg;
-        } else if (eng->loop_budget > 0) {
+        } else if (eng->loop_budget > 0 && split == 1) {
+            /* steps per dispatch (with a split, a dispatch is one layer
+             * update: vsml_pop_run) */
+            double per = loop_iters_per_step_cpu(&pop->cfg, wg);
+            double init = loop_iters_init(&pop->cfg, wg) + extra;
             int fit = (int)((eng->loop_budget - init) / per);
             spd = fit < spd ? fit : spd;
         }
