@@ -25,6 +25,13 @@ layout(std430, binding = 2) readonly buffer Data { float xs[]; };
 layout(std430, binding = 3) readonly buffer Stream { int stream[]; }; // [S][T][2]
 layout(std430, binding = 4) readonly buffer EpInfo { uint epinfo[]; }; // [R][2], global
 layout(std430, binding = 5) coherent buffer State { float st[]; };
+// The 16-bit state of the parallel kernel (VSML_STATE_F16 below): h and c
+// as pairs of halves, float j of sub-LSTM i in layer sb in the low (j even)
+// or high half of word (sb / 2) + (j / 2) AB + i, where the 32-bit layout
+// has float sb + j AB + i.
+layout(constant_id = 2) const bool VSML_STATE_F16 = false;
+layout(std430, binding = 5) coherent buffer StateU { uint stu[]; }; // same memory
+#define STP(sb, p, AB, i) stu[((sb) >> 1) + (p) * (AB) + (i)]
 layout(std430, binding = 6) coherent buffer Scratch { float sc[]; };
 layout(std430, binding = 6) coherent buffer Scratch4 { vec4 sc4[]; }; // same memory, vec4 view
 layout(std430, binding = 7) buffer Results { float res[]; }; // [R][4], global
@@ -301,9 +308,16 @@ void init_episode(uint w, uint S)
                         c[q * 4 + e] = trunc_normal2(r[e]) * scale;
                 }
             }
-            for (uint j = 0; j < N; j++) {
-                ST_W(sb + j * AB + i, 0.0);
-                ST_W(sb + (N + j) * AB + i, c[j]);
+            if (VSML_STATE_F16) {
+                for (uint p = 0; p < N / 2; p++) {
+                    STP(sb, p, AB, i) = 0u;
+                    STP(sb, N / 2 + p, AB, i) = packHalf2x16(vec2(c[2 * p], c[2 * p + 1]));
+                }
+            } else {
+                for (uint j = 0; j < N; j++) {
+                    ST_W(sb + j * AB + i, 0.0);
+                    ST_W(sb + (N + j) * AB + i, c[j]);
+                }
             }
         }
 #endif
@@ -427,9 +441,21 @@ void micro_ticks(uint k, uint A, uint B, uint ex)
     for (uint i = tid; i < AB; i += WG) {
         uint a = i / B, b = i % B;
         vec4 h[N / 4], c[N / 4], hn[N / 4], z[4 * CQ];
-        for (uint j = 0; j < N; j++) {
-            h[j >> 2][j & 3] = ST(sb + j * AB + i);
-            c[j >> 2][j & 3] = ST(sb + (N + j) * AB + i);
+        if (VSML_STATE_F16) {
+            for (uint p = 0; p < N / 2; p++) {
+                vec2 hv = unpackHalf2x16(STP(sb, p, AB, i));
+                vec2 cv = unpackHalf2x16(STP(sb, N / 2 + p, AB, i));
+                uint q = p >> 1, e = (p & 1) * 2;
+                h[q][e] = hv.x;
+                h[q][e + 1] = hv.y;
+                c[q][e] = cv.x;
+                c[q][e + 1] = cv.y;
+            }
+        } else {
+            for (uint j = 0; j < N; j++) {
+                h[j >> 2][j & 3] = ST(sb + j * AB + i);
+                c[j >> 2][j & 3] = ST(sb + (N + j) * AB + i);
+            }
         }
 #ifdef XS
         float x = k == 0 ? XS(ex * pc.dim + a) : 0.0;
@@ -473,9 +499,17 @@ void micro_ticks(uint k, uint A, uint B, uint ex)
             h = hn;
             tick++;
         } while (tick < pc.micro_ticks);
-        for (uint j = 0; j < N; j++) {
-            ST_W(sb + j * AB + i, h[j >> 2][j & 3]);
-            ST_W(sb + (N + j) * AB + i, c[j >> 2][j & 3]);
+        if (VSML_STATE_F16) {
+            for (uint p = 0; p < N / 2; p++) {
+                uint q = p >> 1, e = (p & 1) * 2;
+                STP(sb, p, AB, i) = packHalf2x16(vec2(h[q][e], h[q][e + 1]));
+                STP(sb, N / 2 + p, AB, i) = packHalf2x16(vec2(c[q][e], c[q][e + 1]));
+            }
+        } else {
+            for (uint j = 0; j < N; j++) {
+                ST_W(sb + j * AB + i, h[j >> 2][j & 3]);
+                ST_W(sb + (N + j) * AB + i, c[j >> 2][j & 3]);
+            }
         }
     }
     sync();
@@ -486,7 +520,8 @@ void micro_ticks(uint k, uint A, uint B, uint ex)
 #ifdef VSML_QUAD_STATE
 #define STH(j, i) imageLoad(st_img, int(QT((j) >> 2, i)))[(j) & 3]
 #else
-#define STH(j, i) ST(sb + (j) * AB + (i))
+#define STH(j, i) (VSML_STATE_F16 ? unpackHalf2x16(STP(sb, (j) >> 1, AB, i))[(j) & 1] \
+                                  : ST(sb + (j) * AB + (i)))
 #endif
 void messages(uint k, uint A, uint B)
 {

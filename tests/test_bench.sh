@@ -69,7 +69,9 @@ for grp in rollout es; do
 done
 
 # 4. bad options: one error line, non-zero exit, nothing run
-for args in "--pop 0" "--pop 4,x" "--only rollouts" "--compare $tmp/none.json" "--peer jax" "--reps 0"; do
+#    (a 16-bit state: the peer keeps 32 bits, the cpu kernel has none)
+for args in "--pop 0" "--pop 4,x" "--only rollouts" "--compare $tmp/none.json" "--peer jax" \
+    "--reps 0" "--peer torch --state-fp16" "--kernel cpu --state-fp16 --only rollout"; do
     if "$exe" bench --no-peak $args > "$tmp/e.out" 2>&1; then
         fail "bench $args succeeded"
     elif [ "$(grep -c 'error' "$tmp/e.out")" -eq 1 ]; then
@@ -78,5 +80,39 @@ for args in "--pop 0" "--pop 4,x" "--only rollouts" "--compare $tmp/none.json" "
         cat "$tmp/e.out"; fail "bench $args: not exactly one error line"
     fi
 done
+# 5. a 16-bit state: the parallel kernel, checked against the reference's
+#    16-bit state, half the state's bytes
+if "$exe" bench --quick --reps 1 --no-peak --state-fp16 --json "$tmp/h.json" > "$tmp/h.out" 2>&1 &&
+    grep -q "all workloads store h and c as 16-bit floats" "$tmp/h.out"; then
+    ok "bench --state-fp16"
+else
+    cat "$tmp/h.out"; fail "bench --state-fp16"
+fi
+if $py "$root/tests/bench_schema_check.py" "$root/bench/schema.json" "$tmp/h.json" &&
+    $py - "$tmp/a.json" "$tmp/h.json" <<'PY'
+import json, sys
+a = {w["name"]: w for w in json.load(open(sys.argv[1]))["workloads"]}
+h = {w["name"]: w for w in json.load(open(sys.argv[2]))["workloads"]}
+assert sorted(a) == sorted(h), (sorted(a), sorted(h))
+for n, w in h.items():
+    assert w["state_bits"] == 16 and a[n]["state_bits"] == 32, n
+    assert 0 <= w["check"]["max_rel_err"] <= w["check"]["tol"] == 2e-3, w
+    assert w["plan"] is None or w["plan"]["kernel"] == "parallel", w
+# bytes (bench/schema.json): the state part R T s sum A B 2N b 2 at b = 2 is
+# half of it at b = 4; rollout-P1 of --quick: 1 episode, 2 steps, 784x10, N 16
+d = a["rollout-P1"]["bytes"] - h["rollout-P1"]["bytes"]
+assert d == 1 * 2 * 784 * 10 * 2 * 16 * 2 * 2, d
+print("16-bit state JSON ok")
+PY
+then ok "--state-fp16 JSON"; else fail "--state-fp16 JSON"; fi
+if VSML_BENCH_INJECT_ERROR=1 "$exe" bench --quick --reps 1 --no-peak --only rollout --pop 1 \
+    --state-fp16 > "$tmp/hg.out" 2>&1; then
+    cat "$tmp/hg.out"; fail "a perturbed 16-bit-state result passed the check"
+elif grep -q "disagrees with the CPU reference" "$tmp/hg.out"; then
+    ok "a perturbed 16-bit-state result fails the bench"
+else
+    cat "$tmp/hg.out"; fail "the 16-bit-state gate failed without its message"
+fi
+
 echo "$fails failure(s)"
 [ "$fails" -eq 0 ]

@@ -22,6 +22,8 @@ expect_error "rollout output is not params" "$exe" rollout $small --params "$tmp
 expect_error "layer size 0" "$exe" rollout --dataset sumsign --input-dim 4 --layers 4,0,2 --steps 3
 expect_error "input size mismatch" "$exe" rollout --dataset sumsign --input-dim 4 --layers 5,2 --steps 3
 expect_error "steps 0" "$exe" rollout $small --steps 0
+expect_error "16-bit state on the serial kernel" "$exe" rollout $small --state-fp16 --kernel serial
+expect_error "16-bit state on the cpu kernel" "$exe" rollout $small --state-fp16 --kernel cpu
 expect_error "unknown option" "$exe" rollout $small --frobnicate
 expect_error "not a number" "$exe" rollout $small --steps many
 expect_error "unknown dataset" "$exe" rollout --dataset nosuchset --steps 3

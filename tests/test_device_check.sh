@@ -1,7 +1,7 @@
 #!/bin/sh
 # tools/device-check.sh, the script prepared for a lease of a GPU machine,
-# in its quick mode on this machine's device: every stage exits 0, the five
-# files it promises exist, and both bench files validate against the schema.
+# in its quick mode on this machine's device: every stage exits 0, the six
+# files it promises exist, and the bench files validate against the schema.
 # Usage: test_device_check.sh VSML_VK TEST_ES SOURCE_ROOT
 exe="$1"
 test_es="$2"
@@ -19,14 +19,15 @@ py=/usr/bin/python3
 DEVICE_DIR="$tmp/dev" DEVICE_CHECK_QUICK=1 OUT="$tmp/out" PYTHON="${VSML_PYTHON:-$py}" \
     bash "$root/tools/device-check.sh" > "$tmp/log" 2>&1 || fail "device-check.sh exited non-zero"
 cat "$tmp/log"
-for f in summary.txt stages.log bench-rollout.json bench-es.json train-metrics.jsonl; do
+for f in summary.txt stages.log bench-rollout.json bench-es.json bench-f16.json \
+    train-metrics.jsonl; do
     [ -s "$tmp/out/$f" ] || fail "no $f"
 done
-n=$(grep -c -E '^[a-z_-]+ +rc +[0-9]+' "$tmp/out/summary.txt")
-[ "$n" = 5 ] || fail "summary.txt lists $n stages, not 5"
-bad=$(grep -E '^[a-z_-]+ +rc +[0-9]+' "$tmp/out/summary.txt" | grep -v -E ' rc +0 ')
+n=$(grep -c -E '^[a-z0-9_-]+ +rc +[0-9]+' "$tmp/out/summary.txt")
+[ "$n" = 6 ] || fail "summary.txt lists $n stages, not 6"
+bad=$(grep -E '^[a-z0-9_-]+ +rc +[0-9]+' "$tmp/out/summary.txt" | grep -v -E ' rc +0 ')
 [ -z "$bad" ] || fail "stages failed: $bad"
-for j in bench-rollout bench-es; do
+for j in bench-rollout bench-es bench-f16; do
     "${VSML_PYTHON:-$py}" "$root/tests/bench_schema_check.py" "$root/bench/schema.json" "$tmp/out/$j.json" ||
         fail "$j.json does not validate"
 done

@@ -4,18 +4,20 @@
 #
 #   1. the Vulkan devices (vsml-vk devices) and the driver's ICD;
 #   2. the device tests against the CPU reference (test_engine_ref,
-#      test_engine_pop, test_es);
+#      test_engine_pop, test_es, test_state_f16);
 #   3. vsml-vk bench: the peak, the rollouts and the deep configuration with
 #      the PyTorch peer on CUDA, then the ES steps (es-small and the paper's
 #      es-paper) in a second run, so that a slow ES step cannot cost the
 #      rollout figures;
-#   4. a short vsml-vk train (20 ES steps of the built-in configuration).
+#   4. the rollouts and ES steps again with a 16-bit state (--state-fp16),
+#      without the peer;
+#   5. a short vsml-vk train (20 ES steps of the built-in configuration).
 #
 # Every stage has its own time limit and writes under $OUT (default
-# ./device-out) five files, within what the device tool brings back:
+# ./device-out) six files, within what the device tool brings back:
 # summary.txt (a line per stage with its exit status and seconds, and its
 # last lines), stages.log (every stage's output), bench-rollout.json,
-# bench-es.json and train-metrics.jsonl. Exits 1 if any stage failed.
+# bench-es.json, bench-f16.json and train-metrics.jsonl. Exits 1 if any stage failed.
 # DEVICE_CHECK_QUICK=1 runs tiny workloads (a dry run on any machine, e.g.
 # lavapipe; the peer only where PYTHON imports torch); PYTHON picks the
 # interpreter of the peer (default python3); DEVICE_DIR the packed
@@ -25,7 +27,7 @@ cd "$(dirname "$0")/.." || exit 2
 OUT=${OUT:-$PWD/device-out}
 mkdir -p "$OUT"
 rm -rf "$OUT/run" "$OUT/summary.txt" "$OUT/stages.log" "$OUT/bench-rollout.json" \
-    "$OUT/bench-es.json" "$OUT/train-metrics.jsonl"
+    "$OUT/bench-es.json" "$OUT/bench-f16.json" "$OUT/train-metrics.jsonl"
 D=${DEVICE_DIR:-$PWD/.dev}
 if [ ! -x "$D/bin/vsml-vk" ]; then
     echo "device-check: no $D/bin/vsml-vk: run tools/device-pack.sh first and carry .dev" >&2
@@ -87,22 +89,28 @@ fi
 
 stage devices 20 "$BIN/vsml-vk" devices
 if [ "$QUICK" = 1 ]; then
-    # limits that add up to 320 s (the test device_check allows 400)
+    # limits that add up to 360 s (the test device_check allows 400)
     stage test_es 60 "$BIN/test_es"
     stage bench-rollout 120 "$BIN/vsml-vk" bench --quick --only rollout,deep "${peer[@]}" \
         --json "$OUT/bench-rollout.json"
     stage bench-es 60 "$BIN/vsml-vk" bench --quick --only es --no-peak --reps 1 \
         --json "$OUT/bench-es.json"
+    stage bench-f16 40 "$BIN/vsml-vk" bench --quick --only rollout,es --pop 2 --no-peak \
+        --reps 1 --check-steps 1 --state-fp16 --json "$OUT/bench-f16.json"
     stage train 60 "$BIN/vsml-vk" train --steps 3 --set eval_every=1000 --run "$OUT/run"
 else
-    # limits that add up to 560 s: run it with the device tool's timeout_s 600
+    # limits that add up to 580 s: run it with the device tool's timeout_s 600
     stage test_engine_ref 100 "$BIN/test_engine_ref"
     stage test_engine_pop 60 "$BIN/test_engine_pop"
+    stage test_state_f16 10 "$BIN/test_state_f16" assets
     stage test_es 40 "$BIN/test_es"
-    stage bench-rollout 180 "$BIN/vsml-vk" bench --only rollout,deep "${peer[@]}" \
+    stage bench-rollout 160 "$BIN/vsml-vk" bench --only rollout,deep "${peer[@]}" \
         --json "$OUT/bench-rollout.json"
-    stage bench-es 120 "$BIN/vsml-vk" bench --only es --no-peak --reps 2 \
+    stage bench-es 100 "$BIN/vsml-vk" bench --only es --no-peak --reps 2 \
         --json "$OUT/bench-es.json"
+    # the paper's layer at 2,048 episodes and the ES steps, 16-bit state
+    stage bench-f16 50 "$BIN/vsml-vk" bench --only rollout,es --pop 2048 --no-peak --reps 2 \
+        --check-steps 1 --state-fp16 --json "$OUT/bench-f16.json"
     stage train 40 "$BIN/vsml-vk" train --steps 20 --set eval_every=10 --run "$OUT/run"
 fi
 cp "$OUT/run/metrics.jsonl" "$OUT/train-metrics.jsonl" 2>/dev/null

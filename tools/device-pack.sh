@@ -14,7 +14,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 B=${1:-build-dev}
 D=.dev
-TESTS="test_engine_ref test_engine_pop test_es"
+TESTS="test_engine_ref test_engine_pop test_es test_state_f16"
 
 # RUNPATH $ORIGIN/../lib: the binaries load the packed libraries, and the
 # programs they start (the PyTorch peer) do not inherit them

@@ -122,6 +122,7 @@ typedef struct vsml_pop_plan_info {
     int steps_per_dispatch;
     int chunks;
     int split;                /* workgroups per episode in the micro ticks (cpu kernel) */
+    bool state_f16;           /* h and c stored as 16-bit floats */
 } vsml_pop_plan_info;
 void vsml_pop_plan(const vsml_pop *pop, vsml_pop_plan_info *out);
 

@@ -36,6 +36,7 @@ typedef struct vsml_train_config {
     char loss[16];  /* mean | last */
     int state_size; /* N: 16 | 64; 0 = the --init-params file's, else 16 */
     bool clear_bwd; /* see vsml_model_config */
+    bool state_f16; /* key state_fp16; see vsml_model_config */
     /* ES */
     int pairs, pairs_per_task, T, steps;
     float sigma, lr, weight_decay, grad_clip;

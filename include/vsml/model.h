@@ -40,6 +40,9 @@ typedef struct vsml_model_config {
                                         EVERY layer's bwd inbox, not only the last one's, so
                                         that a lower layer's forward sweep sees no stale error
                                         (as C.1's cloning targets assume); default false */
+    bool state_f16;                  /* h and c stored as 16-bit floats (IEEE half) between
+                                        steps, rounded to nearest; the parallel kernel only;
+                                        default false (32-bit) */
 } vsml_model_config;
 
 /* The state sizes the engine has kernels for (16 and 64). */
@@ -70,6 +73,7 @@ typedef struct vsml_model_opts {
     const char *init, *loss;
     int state_size; /* N; 0 = default (16) */
     bool clear_bwd;
+    bool state_f16;
 } vsml_model_opts;
 int vsml_model_config_make(vsml_model_config *cfg, int n_layers, const int *sizes,
                            const vsml_model_opts *o);

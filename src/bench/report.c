@@ -68,6 +68,12 @@ void vsml_bench_print(FILE *f, const vsml_bench_report *r)
                 rate(w->cost.updates, s), gf, pct, rate(w->cost.bytes, s) * 1e-9, peer, vs,
                 w->check_err, plan);
     }
+    int n16 = 0;
+    for (int i = 0; i < r->n_results; i++)
+        n16 += r->results[i].state_bits == 16;
+    if (n16)
+        fprintf(f, "%s workloads store h and c as 16-bit floats between steps (--state-fp16)\n",
+                n16 == r->n_results ? "all" : "some");
     for (int i = 0; i < r->n_results; i++) {
         const vsml_bench_result *w = &r->results[i];
         if (w->kind == VSML_BENCH_ES_STEP && w->rollout.median > 0 && w->wall.median > 0)
@@ -115,6 +121,7 @@ static json_object *workload_json(const vsml_bench_report *r, const vsml_bench_r
     json_object_object_add(o, "episodes", json_object_new_int(w->P * w->E));
     json_object_object_add(o, "T", json_object_new_int(w->T));
     json_object_object_add(o, "micro_ticks", json_object_new_int(w->micro_ticks));
+    json_object_object_add(o, "state_bits", json_object_new_int(w->state_bits));
     json_object_object_add(o, "reps", json_object_new_int(w->reps));
     json_object_object_add(o, "dispatches", json_object_new_int(w->dispatches));
     json_object_object_add(o, "wall_s", stat_json(&w->wall));

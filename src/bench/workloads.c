@@ -26,7 +26,7 @@ void vsml_bench_rollout_cost(const vsml_model_config *cfg, double episodes, doub
         out->flop_model += rt * sweeps * AB * (m * (2 * (2 * M + N) * G + EW_OPS) + 4 * N * M);
         out->flop_exec += rt * sweeps *
                           (AB * (m * (2 * N * G + EW_OPS) + 2 * N) + (A + B) * (2 * M * G + 2 * N * M));
-        out->bytes += rt * sweeps * AB * 2 * N * 4 * 2;
+        out->bytes += rt * sweeps * AB * 2 * N * (cfg->state_f16 ? 2 : 4) * 2;
     }
     out->bytes += rt * (cfg->sizes[0] + cfg->sizes[cfg->n_layers]) * 4.0;
 }
@@ -202,18 +202,20 @@ static void perturb_for_test(float *logits, size_t n)
     }
 }
 
-static int gate(const char *name, double err, int n_ep, int T, vsml_bench_result *res)
+static int gate(const char *name, double err, int n_ep, int T, bool state_f16,
+                vsml_bench_result *res)
 {
+    double tol = state_f16 ? VSML_BENCH_TOL_F16 : VSML_BENCH_TOL;
     res->check_err = err;
     res->check_episodes = n_ep;
     res->check_steps = T;
-    res->check_tol = VSML_BENCH_TOL;
+    res->check_tol = tol;
     if (err < 0)
         return -1;
-    if (!(err <= VSML_BENCH_TOL)) {
+    if (!(err <= tol)) {
         vsml_err("workload %s: the device disagrees with the CPU reference (max relative logit "
                  "error %.3g > %.0e on %d episode(s) x %d step(s)): not timing a wrong kernel",
-                 name, err, VSML_BENCH_TOL, n_ep, T);
+                 name, err, tol, n_ep, T);
         return -1;
     }
     return 0;
@@ -270,6 +272,7 @@ int vsml_bench_rollout(vsml_engine *eng, const vsml_bench_rollout_spec *spec,
     res->E = spec->E;
     res->T = spec->T;
     res->micro_ticks = cfg->micro_ticks;
+    res->state_bits = cfg->state_f16 ? 16 : 32;
     res->reps = spec->reps;
     if (spec->reps < 1 || spec->reps > VSML_BENCH_MAX_REPS || spec->check_steps < 1 ||
         spec->check_steps > spec->T) {
@@ -307,7 +310,7 @@ int vsml_bench_rollout(vsml_engine *eng, const vsml_bench_rollout_spec *spec,
     perturb_for_test(logits, (size_t)w.T * C * (size_t)(w.R - 1) + (size_t)Tc * C);
     int n_ep = 0;
     double err = check_against_ref(cfg, &w, w.params, Tc, logits, w.T, 0, &n_ep);
-    if (gate(spec->name, err, n_ep, Tc, res) != 0)
+    if (gate(spec->name, err, n_ep, Tc, cfg->state_f16, res) != 0)
         goto out;
     double wall[VSML_BENCH_MAX_REPS], dev[VSML_BENCH_MAX_REPS];
     for (int r = 0; r < spec->reps; r++) {
@@ -381,7 +384,7 @@ static int es_check(vsml_engine *eng, const char *name, const vsml_train_config 
         }
     int n_ep = 0;
     double err = check_against_ref(cfg, &w, vecs, Tc, logits, Tc, c->seed, &n_ep);
-    rc = gate(name, err, n_ep, Tc, res);
+    rc = gate(name, err, n_ep, Tc, cfg->state_f16, res);
 out:
     vsml_pop_destroy(&pop);
     free(logits);
@@ -400,6 +403,7 @@ int vsml_bench_es_step(vsml_engine *eng, const char *name, const vsml_train_conf
     res->E = 1;
     res->T = c->T;
     res->micro_ticks = c->micro_ticks;
+    res->state_bits = c->state_f16 ? 16 : 32;
     res->reps = reps;
     vsml_model_config cfg;
     if (reps < 1 || reps > VSML_BENCH_MAX_REPS || check_steps < 1 || check_steps > c->T) {

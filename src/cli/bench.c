@@ -25,7 +25,7 @@ typedef struct bench_opts {
     const char *device, *json, *compare, *pops, *layers, *deep, *only, *peer, *peer_device;
     const char *python, *peer_script, *tmp_dir, *kernel;
     int reps, steps, deep_pop, check_steps, micro_ticks;
-    bool validation, quick, paper, no_peak;
+    bool validation, quick, paper, no_peak, state_fp16;
 } bench_opts;
 
 static int parse_list(const char *s, int *v, int max)
@@ -78,13 +78,14 @@ static int check_only(const char *only)
     return 0;
 }
 
-static int model_cfg(const char *layers, int ticks, vsml_model_config *cfg)
+static int model_cfg(const char *layers, int ticks, bool state_f16, vsml_model_config *cfg)
 {
     int sizes[VSML_MAX_LAYERS + 2];
     int n = args_sizes(layers, sizes, VSML_MAX_LAYERS + 1);
     if (n < 0)
         return -1;
-    vsml_model_opts mo = {.micro_ticks = ticks, .init = "zeros", .loss = "mean"};
+    vsml_model_opts mo = {.micro_ticks = ticks, .init = "zeros", .loss = "mean",
+                          .state_f16 = state_f16};
     return vsml_model_config_make(cfg, n - 1, sizes, &mo);
 }
 
@@ -144,6 +145,10 @@ static int run(bench_opts *o, const char *command)
     int P[MAX_POPS], n_pop = parse_list(o->pops ? o->pops : "1", P, MAX_POPS);
     if (n_pop < 0)
         goto out;
+    if (o->peer && o->state_fp16) {
+        vsml_err("the peer keeps a 32-bit state: compare it without --state-fp16");
+        goto out;
+    }
     if (o->peer && access(o->peer_script, R_OK) != 0) {
         vsml_err("the peer script %s cannot be read (--peer-script)", o->peer_script);
         goto out;
@@ -210,7 +215,7 @@ static int run(bench_opts *o, const char *command)
         vsml_bench_rollout_spec sp = {.name = rl[i].name, .P = rl[i].P, .E = 1, .T = T,
                                       .reps = o->reps, .seed = 1000 + (uint64_t)i,
                                       .check_steps = o->check_steps < T ? o->check_steps : T};
-        if (model_cfg(rl[i].layers, o->micro_ticks, &sp.cfg) != 0)
+        if (model_cfg(rl[i].layers, o->micro_ticks, o->state_fp16, &sp.cfg) != 0)
             goto out;
         char wfile[1100];
         float *dev_logits = NULL;
@@ -238,6 +243,7 @@ static int run(bench_opts *o, const char *command)
         for (int paper = 0; paper <= (with_paper ? 1 : 0); paper++) {
             if (es_config(paper, o->quick, &c) != 0)
                 goto out;
+            c.state_f16 = o->state_fp16;
             const char *name = paper ? "es-paper" : "es-small";
             printf("%s: %s, %d pairs x %d steps ...\n", name, c.layers, c.pairs, c.T);
             fflush(stdout);
@@ -311,6 +317,8 @@ int cmd_bench(int argc, char **argv)
         {"peer", OPT_STR, &o.peer, "also run a peer implementation on the rollouts: torch", 1,
          0},
         {"kernel", OPT_STR, &o.kernel, CLI_KERNEL_HELP, 1, 0},
+        {"state-fp16", OPT_FLAG, &o.state_fp16, "store h and c as 16-bit floats between "
+                                                "steps (parallel kernel)", 1, 0},
         {"peer-device", OPT_STR, &o.peer_device, "auto | cpu | cuda (auto)", 1, 0},
         {"python", OPT_STR, &o.python, "python interpreter for the peer ($VSML_PYTHON, else "
                                        "/usr/bin/python3 where it exists, else python3)", 1, 0},

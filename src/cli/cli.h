@@ -29,6 +29,7 @@ typedef struct cli_model_opts {
     int state_size;     /* N; 0 = the parameter file's (params_file), else 16 */
     const char *params_file; /* set by the command: where N comes from when not given */
     bool clear_bwd;
+    bool state_fp16;
 } cli_model_opts;
 
 /* The option-table rows (cli/args.h) of the model options, shared by the
@@ -45,7 +46,9 @@ typedef struct cli_model_opts {
     {"state-size", OPT_INT, &(m).state_size,                                                    \
      "sub-LSTM state size N: 16 or 64 (default: the parameter file's, else 16)", 1, 1024},       \
     {"clear-bwd", OPT_FLAG, &(m).clear_bwd,                                                     \
-     "with --backward-pass: clear every layer's error inbox after the backward sweep", 1, 0}
+     "with --backward-pass: clear every layer's error inbox after the backward sweep", 1, 0},    \
+    {"state-fp16", OPT_FLAG, &(m).state_fp16,                                                   \
+     "store h and c as 16-bit floats between steps (parallel kernel)", 1, 0}
 
 /* The option-table rows of where a dataset comes from, for option structs
  * with the fields data_dir, images, labels (const char *), test_split

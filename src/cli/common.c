@@ -32,6 +32,7 @@ int cli_model_config(const cli_model_opts *o, const vsml_dataset *ds, vsml_model
                           .clip_state = o->clip, .init = o->init, .loss = o->loss,
                           .state_size = N};
     mo.clear_bwd = o->clear_bwd;
+    mo.state_f16 = o->state_fp16;
     if (vsml_model_config_make(cfg, n - 1, sizes, &mo) != 0)
         return -1;
     if (ds && cfg->sizes[0] != ds->dim) {

@@ -522,9 +522,12 @@ static int plan_dispatch(vsml_pop *pop)
         spd = 1; /* a dispatch per layer update (vsml_pop_run) */
     pop->wg = wg;
     pop->steps_per_dispatch = spd;
-    vsml_dbg("%s kernel, workgroup size %u, %d steps per dispatch",
-             pop->cpu ? "cpu" : pop->serial ? "serial" : "parallel", wg, spd);
-    uint32_t spec[2] = {wg, wg};
+    vsml_dbg("%s kernel, workgroup size %u, %d steps per dispatch, %d-bit state",
+             pop->cpu ? "cpu" : pop->serial ? "serial" : "parallel", wg, spd,
+             pop->cfg.state_f16 ? 16 : 32);
+    /* constant 0: the workgroup size; cpu kernel 1: its largest workgroup;
+     * parallel kernel 2: the 16-bit state */
+    uint32_t spec[3] = {wg, wg, pop->cfg.state_f16 ? 1u : 0u};
     if (pop->cpu)
         return vk_pipe_create_texel(eng->vk, &pop->step, spv_vsml_step_cpu,
                                     sizeof(spv_vsml_step_cpu), STEP_BINDINGS, CPU_TEXELS,
@@ -548,7 +551,8 @@ static int plan_dispatch(vsml_pop *pop)
         if (kernels[i].N == N && kernels[i].serial == pop->serial)
             return vk_pipe_create_texel(eng->vk, &pop->step, kernels[i].code, kernels[i].size,
                                         STEP_BINDINGS, pop->serial ? SERIAL_TEXELS : 0,
-                                        sizeof(struct vsml_step_pc), spec, 1, kernels[i].name);
+                                        sizeof(struct vsml_step_pc), spec, pop->serial ? 1 : 3,
+                                        kernels[i].name);
     vsml_err("no %s step kernel for state size N=%d", pop->serial ? "serial" : "parallel", N);
     return -1;
 }
@@ -603,6 +607,15 @@ static int check_heap(const vsml_pop *pop, uint64_t fixed)
 static int choose_kernel(vsml_pop *pop)
 {
     enum vsml_kernel k = pop->eng->params.kernel;
+    if (pop->cfg.state_f16) { /* only the parallel kernel has a 16-bit state */
+        if (k == VSML_KERNEL_SERIAL || k == VSML_KERNEL_CPU) {
+            vsml_err("a 16-bit state (state_f16, --state-fp16) runs on the parallel kernel "
+                     "only, not the %s kernel", k == VSML_KERNEL_CPU ? "cpu" : "serial");
+            return -1;
+        }
+        pop->serial = pop->cpu = false;
+        return 0;
+    }
     const char *unfit = cpu_kernel_unfit(pop);
     if (k == VSML_KERNEL_CPU && unfit) {
         vsml_err("the cpu kernel cannot run this network: %s", unfit);
@@ -1145,6 +1158,7 @@ void vsml_pop_plan(const vsml_pop *pop, vsml_pop_plan_info *out)
     out->steps_per_dispatch = pop->steps_per_dispatch;
     out->chunks = pop->n_chunks;
     out->split = pop->split;
+    out->state_f16 = pop->cfg.state_f16;
 }
 
 struct vk_ctx *vsml_engine_vk(vsml_engine *eng)

@@ -35,6 +35,7 @@ static const key keys[] = {
     {"loss", K_ENUM, F(loss), 0, 0, "mean|last", true},
     {"state_size", K_INT, F(state_size), 0, 64, NULL, true},
     {"clear_bwd", K_BOOL, F(clear_bwd), 0, 0, NULL, true},
+    {"state_fp16", K_BOOL, F(state_f16), 0, 0, NULL, true},
     {"pairs", K_INT, F(pairs), 1, 1 << 20, NULL, true},
     {"pairs_per_task", K_INT, F(pairs_per_task), 1, 1 << 20, NULL, true},
     {"T", K_INT, F(T), 1, 1000000, NULL, true},
@@ -379,6 +380,9 @@ uint64_t vsml_train_config_hash(const vsml_train_config *c)
         /* likewise clear_bwd = false */
         if (!strcmp(keys[i].name, "clear_bwd") && !strcmp(v, "false"))
             continue;
+        /* and state_fp16 = false */
+        if (!strcmp(keys[i].name, "state_fp16") && !strcmp(v, "false"))
+            continue;
         h = vsml_fnv1a(keys[i].name, strlen(keys[i].name), h);
         h = vsml_fnv1a(v, strlen(v) + 1, h);
     }
@@ -398,5 +402,6 @@ int vsml_train_model_config(const vsml_train_config *c, vsml_model_config *cfg)
                           .per_layer_params = c->per_layer_params, .clip_state = c->clip_state,
                           .init = c->init, .loss = c->loss, .state_size = c->state_size};
     mo.clear_bwd = c->clear_bwd;
+    mo.state_f16 = c->state_f16;
     return vsml_model_config_make(cfg, k - 1, sizes, &mo);
 }

@@ -71,6 +71,7 @@ int vsml_model_config_make(vsml_model_config *cfg, int n_layers, const int *size
     cfg->loss_type = o->loss && !strcmp(o->loss, "last") ? VSML_LOSS_LAST : VSML_LOSS_MEAN;
     cfg->state_size = o->state_size ? o->state_size : VSML_N_DEFAULT;
     cfg->clear_bwd = o->clear_bwd;
+    cfg->state_f16 = o->state_f16;
     return vsml_model_config_check(cfg);
 }
 

@@ -32,6 +32,25 @@ float vsml_init_cell(uint64_t seed, uint32_t init_id, int k, int i, int j, int f
 
 static double sigm(double x) { return 1.0 / (1.0 + exp(-x)); }
 
+double vsml_round_half(double x)
+{
+    double a = fabs(x);
+    if (isnan(x))
+        return x;
+    if (a >= 65520.0) /* halfway between 65504, the largest half, and 2^16 */
+        return copysign(INFINITY, x);
+    int e;
+    frexp(a, &e); /* a = m 2^e, 0.5 <= m < 1: 11 significant bits are 2^(e-11) apart */
+    int q = e - 11 < -24 ? -24 : e - 11; /* below 2^-14, the subnormals' 2^-24 */
+    return copysign(ldexp(nearbyint(ldexp(a, -q)), q), x);
+}
+
+static void round_state(double *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        v[i] = vsml_round_half(v[i]);
+}
+
 static void lstm_update(const vsml_param_layout *L, const float *W, const double *fin,
                         const double *bin, double *h, double *c, double clip)
 {
@@ -70,7 +89,7 @@ static void project(const float *W, size_t off_w, size_t off_b, int N, const dou
 }
 
 static void layer_update(const vsml_param_layout *PL, layer *L, const float *W, int ticks,
-                         double clip)
+                         double clip, bool state_f16)
 {
     int A = L->A, B = L->B, N = PL->N;
     for (int t = 0; t < ticks; t++)
@@ -80,6 +99,10 @@ static void layer_update(const vsml_param_layout *PL, layer *L, const float *W, 
                 lstm_update(PL, W, L->fwd_in + a * M, L->bwd_in + b * M, L->h + i * N,
                             L->c + i * N, clip);
             }
+    if (state_f16) { /* the state as stored between steps; the messages read it */
+        round_state(L->h, (size_t)A * B * N);
+        round_state(L->c, (size_t)A * B * N);
+    }
     memset(L->F, 0, sizeof(double) * B * M);
     memset(L->Gm, 0, sizeof(double) * A * M);
     double msg[M];
@@ -105,7 +128,7 @@ static void sweep(layer *Ls, int K, const float *params, const vsml_model_config
         int k = reverse ? K - 1 - n : n;
         const float *W = params + (cfg->per_layer_params ? (size_t)k * PL.block : 0);
         layer *L = &Ls[k];
-        layer_update(&PL, L, W, cfg->micro_ticks, cfg->clip_state);
+        layer_update(&PL, L, W, cfg->micro_ticks, cfg->clip_state, cfg->state_f16);
         if (k > 0)
             memcpy(Ls[k - 1].bwd_in, L->Gm, sizeof(double) * L->A * M);
         if (k < K - 1)
@@ -165,7 +188,9 @@ static void init_layers(layer *Ls, const vsml_model_config *cfg, uint64_t seed, 
             continue;
         for (size_t i = 0; i < ab; i++)
             for (int j = 0; j < N / 2; j++)
-                L->c[i * N + j] = vsml_init_cell(seed, init, k, (int)i, j, L->A);
+                L->c[i * N + j] = cfg->state_f16
+                                      ? vsml_round_half(vsml_init_cell(seed, init, k, (int)i, j, L->A))
+                                      : vsml_init_cell(seed, init, k, (int)i, j, L->A);
     }
 }
 
