@@ -157,8 +157,14 @@ int main(int argc, char **argv)
     vsml_model_config cfg;
     vsml_model_config_default(&cfg, 1, (const int[]){8, 2});
     float *p = load(argv[1], "learner.safetensors", &cfg);
-    if (p)
+    if (p) {
         check_case(eng, "learner 8x2", cfg, p, 64);
+        /* in chunks of 5 episodes: each chunk's state buffer holds halves */
+        vsml_engine *chunked = test_engine(5, 0);
+        check_case(chunked, "learner 8x2, chunks of 5 episodes", cfg, p, 64);
+        CHECK(test_validation_errors(chunked) == 0, "validation errors (chunks)");
+        vsml_engine_destroy(&chunked);
+    }
     free(p);
     /* the same learner in two layers, with feed_label */
     vsml_model_config_default(&cfg, 2, (const int[]){8, 5, 3});

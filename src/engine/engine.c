@@ -205,6 +205,12 @@ static void plan_layout(vsml_pop *pop)
     pop->scratch_stride = (sc + 3) & ~3u;
 }
 
+/* Bytes of one episode's state: its floats, or halves (state_f16). */
+static uint64_t state_bytes(const vsml_pop *pop)
+{
+    return (uint64_t)pop->state_stride * (pop->cfg.state_f16 ? 2 : 4);
+}
+
 static double cdiv(double a, double b)
 {
     return ceil(a / b);
@@ -577,7 +583,7 @@ static int check_heap(const vsml_pop *pop, uint64_t fixed)
     uint64_t R = (uint64_t)pop->R, T = (uint64_t)pop->shape.T;
     uint64_t C = (uint64_t)pop->cfg.sizes[pop->cfg.n_layers];
     uint64_t need = fixed + R * 8 + R * VSML_RES_STRIDE * 4 +
-                    R * ((uint64_t)pop->state_stride + pop->scratch_stride) * 4;
+                    R * (state_bytes(pop) + (uint64_t)pop->scratch_stride * 4);
     if (pop->shape.outputs & VSML_POP_LOGITS)
         need += R * T * C * 4;
     if (pop->shape.outputs & VSML_POP_LOSSES)
@@ -639,7 +645,7 @@ static int plan_chunks(vsml_pop *pop)
 {
     vsml_engine *eng = pop->eng;
     int C = pop->cfg.sizes[pop->cfg.n_layers];
-    uint64_t per_ep = (uint64_t)pop->state_stride * 4;
+    uint64_t per_ep = state_bytes(pop);
     if ((uint64_t)pop->scratch_stride * 4 > per_ep)
         per_ep = (uint64_t)pop->scratch_stride * 4;
     if ((pop->shape.outputs & VSML_POP_LOGITS) && (uint64_t)pop->shape.T * C * 4 > per_ep)
@@ -684,7 +690,7 @@ static int create_chunk(vsml_pop *pop, chunk *c, int idx)
     uint64_t ne = (uint64_t)c->n_eps, T = (uint64_t)pop->shape.T;
     char what[64];
     snprintf(what, sizeof(what), "episode state (chunk %d)", idx);
-    if (vk_buf_create(vk, &c->state, ne * pop->state_stride * 4, VK_BUF_DEVICE, what) != 0)
+    if (vk_buf_create(vk, &c->state, ne * state_bytes(pop), VK_BUF_DEVICE, what) != 0)
         return -1;
     snprintf(what, sizeof(what), "episode scratch (chunk %d)", idx);
     if (vk_buf_create(vk, &c->scratch, ne * pop->scratch_stride * 4, VK_BUF_DEVICE, what) != 0)
@@ -788,7 +794,7 @@ int vsml_pop_create(vsml_engine *eng, const vsml_model_config *cfg, const vsml_p
         VK_CHECK(vkCreateQueryPool(vk->dev, &qi, NULL, &pop->queries));
     }
     vsml_dbg("population: %d episodes in %d chunk(s), %.1f MiB state per episode", pop->R,
-             pop->n_chunks, pop->state_stride * 4.0 / 1048576.0);
+             pop->n_chunks, (double)state_bytes(pop) / 1048576.0);
     *out = pop;
     return 0;
 error:
