@@ -4,7 +4,8 @@
 # lent through the device tool, which runs x86-64 Linux with a newer glibc):
 #
 #   .dev/bin/   a release build of vsml-vk (no window, no MPI) and the device
-#               tests that need no files of the source tree
+#               tests (test_state_f16 reads the learners in assets/, which
+#               the working tree brings)
 #   .dev/lib/   the shared libraries they load, except glibc's own
 #   .dev/deb/   the Vulkan loader package (unpacked there, not installed)
 #
