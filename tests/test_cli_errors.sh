@@ -24,6 +24,7 @@ expect_error "input size mismatch" "$exe" rollout --dataset sumsign --input-dim 
 expect_error "steps 0" "$exe" rollout $small --steps 0
 expect_error "16-bit state on the serial kernel" "$exe" rollout $small --state-fp16 --kernel serial
 expect_error "16-bit state on the cpu kernel" "$exe" rollout $small --state-fp16 --kernel cpu
+expect_error "16-bit state with eval --cpu" "$exe" eval --cpu --state-fp16 --steps 3 --seeds 1
 expect_error "unknown option" "$exe" rollout $small --frobnicate
 expect_error "not a number" "$exe" rollout $small --steps many
 expect_error "unknown dataset" "$exe" rollout --dataset nosuchset --steps 3

@@ -1,21 +1,24 @@
 /* The 16-bit state (state_f16, --state-fp16): h and c stored as IEEE halves
  * between steps by the parallel kernel. The CPU reference rounds its double
- * state to the nearest half at the same points (the initial cells; after a
- * layer's micro ticks, before its messages). The two cannot agree as
- * closely as 32-bit states do: where the device's float and the
- * reference's double lie on either side of a half-way point they round one
- * half step apart (2^-11 relative), which the learner's dynamics then carry
- * on. Over the first two steps that is rare (float and double differ by
- * about 1e-7 relative, a half step is 1e-3), so there the device must be ten
+ * state to the nearest half (ties to even, as lavapipe converts) at the
+ * same points (the initial cells; after a layer's micro ticks, before its
+ * messages). The two cannot agree as closely as 32-bit states do: where
+ * the device's float and the reference's double lie on either side of a
+ * half-way point they round to neighbouring halves (2^-11 to 2^-10 apart,
+ * relative to the value), which the learner's dynamics then carry on. Over
+ * the first two steps that is rare (float and double differ by about 1e-7
+ * relative, halves by 4.9e-4 to 9.8e-4), so there the device must be ten
  * times closer, in mean absolute logit difference, to the reference's
  * 16-bit state than the 16-bit state is to the 32-bit one: a kernel that
  * kept 32 bits would be as close to both (a ratio of 1); a wrong layout far
- * from both. Usage: test_state_f16 ASSETS_DIR */
+ * from both. Every logit must also be within the bench's gate
+ * (VSML_BENCH_TOL_F16). Usage: test_state_f16 ASSETS_DIR */
 #include <stdlib.h>
 #include <string.h>
 
 #include "device_common.h"
 #include "test.h"
+#include "vsml/bench.h"
 #include "vsml/model.h"
 #include "vsml/ref.h"
 #include "vsml/util.h"
@@ -98,8 +101,8 @@ static void check_case(vsml_engine *eng, const char *name, vsml_model_config cfg
     CHECK(d_dev * 10 <= d_cost, "%s: the device (%.3e from the reference's 16-bit state) is not "
                                 "ten times closer to it than the 32-bit state (%.3e)",
           name, d_dev, d_cost);
-    CHECK(e_dev <= 1e-2, "%s: a logit differs from the reference's by %.3e relative", name,
-          e_dev);
+    CHECK(e_dev <= VSML_BENCH_TOL_F16, "%s: a logit differs from the reference's by %.3e "
+                                       "relative", name, e_dev);
     free(dev);
     free(r16);
     free(r32);

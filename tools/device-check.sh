@@ -99,17 +99,17 @@ if [ "$QUICK" = 1 ]; then
         --reps 1 --check-steps 1 --state-fp16 --json "$OUT/bench-f16.json"
     stage train 60 "$BIN/vsml-vk" train --steps 3 --set eval_every=1000 --run "$OUT/run"
 else
-    # limits that add up to 580 s: run it with the device tool's timeout_s 600
+    # limits that add up to 585 s: run it with the device tool's timeout_s 600
     stage test_engine_ref 100 "$BIN/test_engine_ref"
     stage test_engine_pop 60 "$BIN/test_engine_pop"
-    stage test_state_f16 10 "$BIN/test_state_f16" assets
+    stage test_state_f16 20 "$BIN/test_state_f16" assets
     stage test_es 40 "$BIN/test_es"
-    stage bench-rollout 160 "$BIN/vsml-vk" bench --only rollout,deep "${peer[@]}" \
+    stage bench-rollout 150 "$BIN/vsml-vk" bench --only rollout,deep "${peer[@]}" \
         --json "$OUT/bench-rollout.json"
-    stage bench-es 100 "$BIN/vsml-vk" bench --only es --no-peak --reps 2 \
+    stage bench-es 95 "$BIN/vsml-vk" bench --only es --no-peak --reps 2 \
         --json "$OUT/bench-es.json"
     # the paper's layer at 2,048 episodes and the ES steps, 16-bit state
-    stage bench-f16 50 "$BIN/vsml-vk" bench --only rollout,es --pop 2048 --no-peak --reps 2 \
+    stage bench-f16 60 "$BIN/vsml-vk" bench --only rollout,es --pop 2048 --no-peak --reps 1 \
         --check-steps 1 --state-fp16 --json "$OUT/bench-f16.json"
     stage train 40 "$BIN/vsml-vk" train --steps 20 --set eval_every=10 --run "$OUT/run"
 fi

@@ -32,10 +32,11 @@
  *       U[a], V[b] once per step, only the h part of the gates per tick, h
  *       averaged over a and over b before the two projections.
  *       Percentages of the measured peak use this count.
- *   bytes      = R T s sum_k A_k B_k 2 N 4 * 2  +  R T (A_0 + C) 4
+ *   bytes      = R T s sum_k A_k B_k 2 N b * 2  +  R T (A_0 + C) 4
  *       the state traffic of a kernel that cannot keep states on chip
- *       between steps: h and c (2N floats) read and written once per step,
- *       plus the input example and the outputs. */
+ *       between steps: h and c (2N values of b = 4 bytes, 2 with state_f16)
+ *       read and written once per step, plus the input example and the
+ *       outputs. */
 typedef struct vsml_bench_cost {
     double updates, flop_model, flop_exec, bytes;
 } vsml_bench_cost;
@@ -111,10 +112,13 @@ typedef struct vsml_bench_rollout_spec {
 #define VSML_BENCH_TOL 1e-4
 /* With a 16-bit state (state_f16) the reference rounds its state to halves
  * where the device does, but a value that lies within float rounding of a
- * half-way point rounds one half step (2^-11 relative) apart on the two
- * sides: a logit moves by up to about 1e-3 per such state value
- * (tests/test_state_f16.c); still 5x under the injected error of the gate's
- * test (1e-2). */
+ * half-way point rounds to neighbouring halves on the two sides (2^-11 to
+ * 2^-10 apart, relative to the value), and the dynamics carry that on:
+ * tests/test_state_f16.c measured logits up to 9.7e-4 apart after two
+ * steps of a meta-trained learner (and holds them to this tolerance); the
+ * bench's own workloads (fresh parameters, zero initial states) 2.6e-6 to
+ * 5.2e-6 after three. Still 5x under the error the gate's test injects
+ * (1e-2). */
 #define VSML_BENCH_TOL_F16 2e-3
 
 /* Runs a rollout workload: the check slice against the CPU reference (a

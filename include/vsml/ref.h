@@ -15,8 +15,10 @@ int vsml_ref_rollout(const vsml_model_config *cfg, const float *params,
 float vsml_init_cell(uint64_t seed, uint32_t init_id, int k, int i, int j, int fan_in);
 
 /* x rounded to the nearest IEEE half-precision value (ties to even;
- * subnormals kept, infinity past 65504), as a 16-bit state (state_f16)
- * stores h and c between steps. */
+ * subnormals kept, infinity from 65520 on), as a 16-bit state (state_f16)
+ * stores h and c between steps on a device that converts so (lavapipe
+ * does; the shader requests no rounding mode, which Vulkan leaves to the
+ * implementation). */
 double vsml_round_half(double x);
 
 #endif

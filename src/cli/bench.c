@@ -318,7 +318,7 @@ int cmd_bench(int argc, char **argv)
          0},
         {"kernel", OPT_STR, &o.kernel, CLI_KERNEL_HELP, 1, 0},
         {"state-fp16", OPT_FLAG, &o.state_fp16, "store h and c as 16-bit floats between "
-                                                "steps (parallel kernel)", 1, 0},
+                                                "steps (the parallel kernel)", 1, 0},
         {"peer-device", OPT_STR, &o.peer_device, "auto | cpu | cuda (auto)", 1, 0},
         {"python", OPT_STR, &o.python, "python interpreter for the peer ($VSML_PYTHON, else "
                                        "/usr/bin/python3 where it exists, else python3)", 1, 0},

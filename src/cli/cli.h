@@ -48,7 +48,7 @@ typedef struct cli_model_opts {
     {"clear-bwd", OPT_FLAG, &(m).clear_bwd,                                                     \
      "with --backward-pass: clear every layer's error inbox after the backward sweep", 1, 0},    \
     {"state-fp16", OPT_FLAG, &(m).state_fp16,                                                   \
-     "store h and c as 16-bit floats between steps (parallel kernel)", 1, 0}
+     "store h and c as 16-bit floats between steps (on a device: the parallel kernel)", 1, 0}
 
 /* The option-table rows of where a dataset comes from, for option structs
  * with the fields data_dir, images, labels (const char *), test_split

@@ -545,6 +545,10 @@ int cmd_eval(int argc, char **argv)
         vsml_err("--probe, --gt-errors and --ideal need --cpu");
         r = -1;
     }
+    if (r == 0 && o.cpu && o.model.state_fp16) {
+        vsml_err("--state-fp16 is the device's: eval --cpu keeps a 32-bit state");
+        r = -1;
+    }
     if (o.window == 0) /* at least 10 points on short curves */
         o.window = o.steps >= 1000 ? 100 : (o.steps >= 10 ? o.steps / 10 : 1);
     int rc = r > 0 ? 0 : r < 0 ? 2 : run(&o);

@@ -615,8 +615,9 @@ static int choose_kernel(vsml_pop *pop)
     enum vsml_kernel k = pop->eng->params.kernel;
     if (pop->cfg.state_f16) { /* only the parallel kernel has a 16-bit state */
         if (k == VSML_KERNEL_SERIAL || k == VSML_KERNEL_CPU) {
-            vsml_err("a 16-bit state (state_f16, --state-fp16) runs on the parallel kernel "
-                     "only, not the %s kernel", k == VSML_KERNEL_CPU ? "cpu" : "serial");
+            vsml_err("a 16-bit state (--state-fp16, train key state_fp16) runs on the "
+                     "parallel kernel only, not the %s kernel",
+                     k == VSML_KERNEL_CPU ? "cpu" : "serial");
             return -1;
         }
         pop->serial = pop->cpu = false;
