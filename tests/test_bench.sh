@@ -105,6 +105,13 @@ assert d == 1 * 2 * 784 * 10 * 2 * 16 * 2 * 2, d
 print("16-bit state JSON ok")
 PY
 then ok "--state-fp16 JSON"; else fail "--state-fp16 JSON"; fi
+# --compare says when the state's width changed (a.json: 32 bits)
+if "$exe" bench --quick --reps 1 --no-peak --only es --state-fp16 --compare "$tmp/a.json" \
+    > "$tmp/hc.out" 2>&1 && grep -E -q "es-small .*\(state 32 -> 16 bits\)" "$tmp/hc.out"; then
+    ok "--compare with another state width"
+else
+    cat "$tmp/hc.out"; fail "--compare with another state width"
+fi
 if VSML_BENCH_INJECT_ERROR=1 "$exe" bench --quick --reps 1 --no-peak --only rollout --pop 1 \
     --state-fp16 > "$tmp/hg.out" 2>&1; then
     cat "$tmp/hg.out"; fail "a perturbed 16-bit-state result passed the check"

@@ -272,15 +272,21 @@ int vsml_bench_compare(FILE *f, const char *old_path, const vsml_bench_report *r
     for (int i = 0; i < r->n_results; i++) {
         const vsml_bench_result *w = &r->results[i];
         bool dev;
-        double nu = rate(w->cost.updates, basis_s(w, &dev)), ou = NAN;
+        double nu = rate(w->cost.updates, basis_s(w, &dev)), ou = NAN, ob = NAN;
         for (size_t j = 0; j < json_object_array_length(arr); j++) {
             json_object *e = json_object_array_get_idx(arr, j), *nm;
             if (json_object_object_get_ex(e, "name", &nm) &&
-                !strcmp(json_object_get_string(nm), w->name))
+                !strcmp(json_object_get_string(nm), w->name)) {
                 ou = get_num(e, "updates_per_s");
+                ob = get_num(e, "state_bits");
+            }
         }
+        int old_bits = isnan(ob) ? 32 : (int)ob; /* files from before state_bits: 32 */
         if (isnan(ou))
             fprintf(f, "  %-18s %12s %12.4g %9s\n", w->name, "-", nu, "new");
+        else if (old_bits != w->state_bits)
+            fprintf(f, "  %-18s %12.4g %12.4g %+8.1f%%  (state %d -> %d bits)\n", w->name, ou, nu,
+                    100 * (nu / ou - 1), old_bits, w->state_bits);
         else
             fprintf(f, "  %-18s %12.4g %12.4g %+8.1f%%\n", w->name, ou, nu, 100 * (nu / ou - 1));
     }
