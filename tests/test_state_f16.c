@@ -64,17 +64,6 @@ static double mean_abs(const float *a, const float *b, size_t n)
     return s / (double)n;
 }
 
-static double max_rel(const float *a, const float *b, size_t n)
-{
-    double worst = 0;
-    for (size_t i = 0; i < n; i++) {
-        double rel = fabs((double)a[i] - b[i]) / fmax(1.0, fabs((double)b[i]));
-        if (!(rel <= worst))
-            worst = isnan(rel) ? INFINITY : rel;
-    }
-    return worst;
-}
-
 /* The device's 16-bit state against the reference's, and the reference's
  * 16-bit state against its 32-bit one (what the rounding changes). */
 static void check_case(vsml_engine *eng, const char *name, vsml_model_config cfg,
@@ -94,7 +83,7 @@ static void check_case(vsml_engine *eng, const char *name, vsml_model_config cfg
     rc |= vsml_ref_rollout(&cfg, params, &ep, &o32);
     CHECK(rc == 0, "%s: a rollout failed", name);
     double d_dev = mean_abs(dev, r16, n), d_cost = mean_abs(r16, r32, n);
-    double e_dev = max_rel(dev, r16, n);
+    double e_dev = vsml_max_rel_diff(dev, r16, n);
     fprintf(stderr, "%s, %d episodes x %d steps: mean |logit difference| device vs reference "
                     "(16-bit state) %.2e, 16-bit vs 32-bit state (reference) %.2e; max relative "
                     "device vs reference %.2e\n", name, E, T, d_dev, d_cost, e_dev);

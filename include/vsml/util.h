@@ -41,4 +41,8 @@ int vsml_parallel_for(size_t n, int max_threads, int (*fn)(void *ctx, size_t i),
 /* FNV-1a 64-bit hash. */
 uint64_t vsml_fnv1a(const void *data, size_t len, uint64_t h);
 
+/* Max over i of |got[i] - ref[i]| / max(1, |ref[i]|), a NaN counting as
+ * infinite: how results are compared with the CPU reference. */
+double vsml_max_rel_diff(const float *got, const float *ref, size_t n);
+
 #endif

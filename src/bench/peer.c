@@ -11,6 +11,7 @@
 #include "vsml/bench.h"
 #include "vsml/log.h"
 #include "vsml/safetensors.h"
+#include "vsml/util.h"
 
 static bool shell_safe(const char *s)
 {
@@ -46,14 +47,7 @@ static int check_logits(const char *path, const vsml_bench_rollout_spec *spec, c
                  (long long)R, (long long)Tc, (long long)C);
         goto out;
     }
-    const float *p = t->data;
-    double worst = 0;
-    for (int64_t i = 0; i < R * Tc * C; i++) {
-        double e = fabs((double)p[i] - dev[i]) / fmax(1.0, fabs((double)dev[i]));
-        if (!(e <= worst))
-            worst = isnan(e) ? INFINITY : e;
-    }
-    *err = worst;
+    *err = vsml_max_rel_diff(t->data, dev, (size_t)(R * Tc * C));
     rc = 0;
 out:
     vsml_st_free(&st);

@@ -57,18 +57,6 @@ static bool inject_error(void)
     return e && *e && strcmp(e, "0") != 0;
 }
 
-/* Max over i of |d - r| / max(1, |r|) (NaN counts as infinite). */
-static double rel_err(const float *d, const float *r, size_t n)
-{
-    double worst = 0;
-    for (size_t i = 0; i < n; i++) {
-        double e = fabs((double)d[i] - r[i]) / fmax(1.0, fabs((double)r[i]));
-        if (!(e <= worst))
-            worst = isnan(e) ? INFINITY : e;
-    }
-    return worst;
-}
-
 /* The shared input of a workload: x, streams, episode tables, parameters. */
 typedef struct wl_data {
     int P, E, T, R, n_ex, D, C;
@@ -182,7 +170,7 @@ static double check_against_ref(const vsml_model_config *cfg, const wl_data *w,
     vsml_rollout_out out = {.logits = ref};
     if (vsml_ref_rollout(cfg, params, &ep, &out) != 0)
         goto out;
-    err = rel_err(got, ref, (size_t)n * T * C);
+    err = vsml_max_rel_diff(got, ref, (size_t)n * T * C);
     *n_checked = n;
 out:
     free(params);
