@@ -41,6 +41,7 @@ struct vsml_engine {
     uint32_t wg;
     uint64_t max_range;
     double loop_budget; /* 0 = unlimited */
+    bool warned_f16;    /* the 16-bit state's warning on a CPU device, once */
 };
 
 typedef struct chunk {
@@ -621,6 +622,13 @@ static int choose_kernel(vsml_pop *pop)
             return -1;
         }
         pop->serial = pop->cpu = false;
+        if (pop->eng->vk->props.deviceType == VK_PHYSICAL_DEVICE_TYPE_CPU &&
+            !pop->eng->warned_f16) {
+            vsml_warn("the 16-bit state runs on the parallel kernel, which is much slower on a "
+                      "CPU device than the 32-bit state's cpu or serial kernel (it is meant for "
+                      "GPUs)");
+            pop->eng->warned_f16 = true;
+        }
         return 0;
     }
     const char *unfit = cpu_kernel_unfit(pop);
