@@ -68,9 +68,10 @@ stage() {
     timeout -k 5 "$limit" "$@" >> "$LOG" 2>&1
     local rc=$?
     printf '%-14s rc %3d  %4d s\n' "$name" "$rc" $((SECONDS - t0)) >> "$SUM"
-    # the bench's table rows and errors, else the last lines
+    # the bench's results (as each workload ends, and the table) and
+    # errors, else the last lines
     tail -c "+$start" "$LOG" > "$OUT/.stage"
-    { grep -E '^(rollout|deep|es)-[A-Za-z0-9]+ +[0-9]|^device:|measured peak|error:' \
+    { grep -E '^ *(rollout|deep|es)-[A-Za-z0-9]+(: [0-9.e+]+ sub-LSTM| +[0-9])|^device:|measured peak|error:' \
         "$OUT/.stage" || tail -n 3 "$OUT/.stage"; } | head -n 20 | sed "s/^/  $name: /" >> "$SUM"
     rm -f "$OUT/.stage"
     [ $rc -eq 0 ] || failed=$((failed + 1))

@@ -159,6 +159,9 @@ typedef struct vsml_bench_report {
 
 /* Human-readable table. */
 void vsml_bench_print(FILE *f, const vsml_bench_report *r);
+/* One workload's result as one line, printed as soon as it is measured (a
+ * run stopped later still leaves it). */
+void vsml_bench_print_one(FILE *f, const vsml_bench_result *w);
 /* JSON per bench/schema.json, written atomically. */
 int vsml_bench_write_json(const char *path, const vsml_bench_report *r);
 /* Reads an earlier JSON file and prints the change of every workload present

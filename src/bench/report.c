@@ -18,6 +18,20 @@ static double basis_s(const vsml_bench_result *w, bool *device)
 
 static double rate(double x, double s) { return s > 0 ? x / s : 0; }
 
+void vsml_bench_print_one(FILE *f, const vsml_bench_result *w)
+{
+    bool dev;
+    double s = basis_s(w, &dev);
+    fprintf(f, "  %s: %.3g sub-LSTM updates/s, %.3g GFLOP/s, %.2f ms (%s, median of %d), "
+               "check %.1e", w->name, rate(w->cost.updates, s), rate(w->cost.flop_exec, s) * 1e-9,
+            s * 1e3, dev ? "device" : "wall", w->reps, w->check_err);
+    if (w->peer.ran)
+        fprintf(f, "; peer %.3g updates/s (%.2fx)", rate(w->cost.updates, w->peer.wall.median),
+                w->peer.wall.median / w->wall.median);
+    fprintf(f, "\n");
+    fflush(f);
+}
+
 static const char *kernel_name(enum vsml_kernel k)
 {
     return k == VSML_KERNEL_SERIAL ? "serial" : k == VSML_KERNEL_CPU ? "cpu" : "parallel";

@@ -235,6 +235,7 @@ static int run(bench_opts *o, const char *command)
             if (prc != 0)
                 goto out;
         }
+        vsml_bench_print_one(stdout, &res[n_res]);
         n_res++;
     }
     if (wanted(o, "es")) {
@@ -251,6 +252,7 @@ static int run(bench_opts *o, const char *command)
                                    o->check_steps < c.T ? o->check_steps : c.T,
                                    &res[n_res]) != 0)
                 goto out;
+            vsml_bench_print_one(stdout, &res[n_res]);
             n_res++;
         }
     }
