@@ -54,8 +54,8 @@ if "$exe" eval --dataset sumsign --dataset random --init-seed 3 $tiny --out "$tm
     n=$(grep -c "^sumsign,vsml,window_accuracy," "$tmp/ok/results.csv")
     [ "$n" -eq 5 ] || fail "expected 5 window rows, got $n"
     if command -v python3 >/dev/null; then
-        python3 -c "import json,sys; d=json.load(open(sys.argv[1])); assert len(d['datasets'])==2" \
-            "$tmp/ok/results.json" || fail "results.json does not parse"
+        python3 -c "import json,sys; d=json.load(open(sys.argv[1])); assert len(d['datasets'])==2 and d['state_bits']==32" \
+            "$tmp/ok/results.json" || fail "results.json does not parse or lacks state_bits 32"
     fi
     grep -q 'online acc' "$tmp/ok.out" || fail "no table on stdout"
     pass=$((pass + 1))
@@ -67,6 +67,18 @@ if "$exe" eval --dataset sumsign --dataset random --init-seed 3 $tiny --out "$tm
         >/dev/null 2>"$tmp/err" || { fail "--force"; cat "$tmp/err"; }
 else
     fail "tiny eval"; cat "$tmp/ok.err"
+fi
+# A 16-bit state: results.json and the rollout file say so
+if "$exe" eval --dataset sumsign --init-seed 3 $tiny --state-fp16 --baselines none \
+        --out "$tmp/h16" >/dev/null 2>"$tmp/h16.err" &&
+    grep -q '"state_bits": 16' "$tmp/h16/results.json" &&
+    "$exe" rollout --dataset sumsign --input-dim 4 --layers 4,2 --steps 3 --state-fp16 \
+        --out "$tmp/r16.safetensors" >/dev/null 2>>"$tmp/h16.err" &&
+    grep -a -q '"state_bits":"16"' "$tmp/r16.safetensors"; then
+    pass=$((pass + 1))
+    echo "ok: --state-fp16 recorded in results.json and the rollout file"
+else
+    fail "--state-fp16 not recorded"; cat "$tmp/h16.err"
 fi
 echo "$pass passed, $fails failed"
 [ "$fails" -eq 0 ]

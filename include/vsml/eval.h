@@ -175,6 +175,7 @@ typedef struct vsml_eval_report {
     uint64_t init_seed;       /* fresh parameters: their seed */
     const char *device;       /* device name */
     int steps, seeds, window, hidden;
+    int state_bits;           /* h and c between steps: 32, or 16 (--state-fp16) */
     uint64_t seed, data_seed;
     double total_s;
     int n_datasets;

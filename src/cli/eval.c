@@ -451,7 +451,8 @@ static int run_all(eval_ctx *cx, vsml_eval_report *r)
     *r = (vsml_eval_report){.params = o->params, .init_seed = o->init_seed,
                             .device = cx->info.name, .steps = o->steps, .seeds = o->seeds,
                             .window = o->window, .hidden = o->hidden, .seed = o->seed,
-                            .data_seed = o->data_seed};
+                            .data_seed = o->data_seed,
+                            .state_bits = o->model.state_fp16 ? 16 : 32};
     r->datasets = calloc((size_t)o->n_datasets, sizeof(vsml_eval_dataset));
     if (!r->datasets) {
         vsml_err("out of memory");

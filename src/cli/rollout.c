@@ -57,8 +57,9 @@ static int write_output(const rollout_opts *o, const vsml_model_config *cfg, int
     snprintf(seed, sizeof(seed), "%llu", (unsigned long long)o->seed);
     snprintf(steps, sizeof(steps), "%d", T);
     vsml_st_meta meta[] = {{"format", "vsml-vk-rollout-1"}, {"dataset", (char *)o->dataset},
-                           {"seed", seed}, {"steps", steps}};
-    int rc = vsml_st_write(o->out, ts, 5, meta, 4);
+                           {"seed", seed}, {"steps", steps},
+                           {"state_bits", o->model.state_fp16 ? "16" : "32"}};
+    int rc = vsml_st_write(o->out, ts, 5, meta, 5);
     free(ok);
     return rc;
 }

@@ -192,9 +192,11 @@ int vsml_eval_write_json(const char *path, const vsml_eval_report *r)
     sb_printf(&b, ",\n  \"device\": ");
     sb_str(&b, r->device);
     sb_printf(&b, ",\n  \"steps\": %d, \"seeds\": %d, \"window\": %d, \"hidden\": %d,\n"
+              "  \"state_bits\": %d,\n"
               "  \"seed\": %llu, \"data_seed\": %llu,\n  \"first_n\": %d, \"final_steps\": %d,\n"
               "  \"std\": \"population (divide by seeds)\",\n  \"total_s\": ",
-              r->steps, r->seeds, r->window, r->hidden, (unsigned long long)r->seed,
+              r->steps, r->seeds, r->window, r->hidden, r->state_bits ? r->state_bits : 32,
+              (unsigned long long)r->seed,
               (unsigned long long)r->data_seed,
               r->steps < VSML_EVAL_FIRST_N ? r->steps : VSML_EVAL_FIRST_N,
               r->steps / VSML_EVAL_FINAL_FRAC > 0 ? r->steps / VSML_EVAL_FINAL_FRAC : 1);
