@@ -20,6 +20,9 @@ else
     cat "$tmp/a.out"; fail "bench --quick failed"
 fi
 cat "$tmp/a.out"
+# each workload's figures as soon as it is measured, before the table
+n=$(grep -c -E '^  (rollout|deep|es)-[A-Za-z0-9]+: [0-9.e+]+ sub-LSTM updates/s' "$tmp/a.out")
+[ "$n" -eq 4 ] && ok "a line per workload as it ends" || fail "$n per-workload lines, not 4"
 if $py "$root/tests/bench_schema_check.py" "$root/bench/schema.json" "$tmp/a.json"; then
     ok "the JSON validates against bench/schema.json"
 else

@@ -82,12 +82,9 @@ void vsml_bench_print(FILE *f, const vsml_bench_report *r)
                 rate(w->cost.updates, s), gf, pct, rate(w->cost.bytes, s) * 1e-9, peer, vs,
                 w->check_err, plan);
     }
-    int n16 = 0;
-    for (int i = 0; i < r->n_results; i++)
-        n16 += r->results[i].state_bits == 16;
-    if (n16)
-        fprintf(f, "%s workloads store h and c as 16-bit floats between steps (--state-fp16)\n",
-                n16 == r->n_results ? "all" : "some");
+    /* --state-fp16 applies to every workload of a run */
+    if (r->n_results > 0 && r->results[0].state_bits == 16)
+        fprintf(f, "all workloads store h and c as 16-bit floats between steps (--state-fp16)\n");
     for (int i = 0; i < r->n_results; i++) {
         const vsml_bench_result *w = &r->results[i];
         if (w->kind == VSML_BENCH_ES_STEP && w->rollout.median > 0 && w->wall.median > 0)

@@ -190,10 +190,9 @@ static void perturb_for_test(float *logits, size_t n)
     }
 }
 
-static int gate(const char *name, double err, int n_ep, int T, bool state_f16,
-                vsml_bench_result *res)
+static int gate(const char *name, double err, int n_ep, int T, vsml_bench_result *res)
 {
-    double tol = state_f16 ? VSML_BENCH_TOL_F16 : VSML_BENCH_TOL;
+    double tol = res->state_bits == 16 ? VSML_BENCH_TOL_F16 : VSML_BENCH_TOL;
     res->check_err = err;
     res->check_episodes = n_ep;
     res->check_steps = T;
@@ -298,7 +297,7 @@ int vsml_bench_rollout(vsml_engine *eng, const vsml_bench_rollout_spec *spec,
     perturb_for_test(logits, (size_t)w.T * C * (size_t)(w.R - 1) + (size_t)Tc * C);
     int n_ep = 0;
     double err = check_against_ref(cfg, &w, w.params, Tc, logits, w.T, 0, &n_ep);
-    if (gate(spec->name, err, n_ep, Tc, cfg->state_f16, res) != 0)
+    if (gate(spec->name, err, n_ep, Tc, res) != 0)
         goto out;
     double wall[VSML_BENCH_MAX_REPS], dev[VSML_BENCH_MAX_REPS];
     for (int r = 0; r < spec->reps; r++) {
@@ -372,7 +371,7 @@ static int es_check(vsml_engine *eng, const char *name, const vsml_train_config 
         }
     int n_ep = 0;
     double err = check_against_ref(cfg, &w, vecs, Tc, logits, Tc, c->seed, &n_ep);
-    rc = gate(name, err, n_ep, Tc, cfg->state_f16, res);
+    rc = gate(name, err, n_ep, Tc, res);
 out:
     vsml_pop_destroy(&pop);
     free(logits);

@@ -187,10 +187,10 @@ static void init_layers(layer *Ls, const vsml_model_config *cfg, uint64_t seed, 
         if (cfg->init_mode == VSML_INIT_ZEROS)
             continue;
         for (size_t i = 0; i < ab; i++)
-            for (int j = 0; j < N / 2; j++)
-                L->c[i * N + j] = cfg->state_f16
-                                      ? vsml_round_half(vsml_init_cell(seed, init, k, (int)i, j, L->A))
-                                      : vsml_init_cell(seed, init, k, (int)i, j, L->A);
+            for (int j = 0; j < N / 2; j++) {
+                double c0 = vsml_init_cell(seed, init, k, (int)i, j, L->A);
+                L->c[i * N + j] = cfg->state_f16 ? vsml_round_half(c0) : c0;
+            }
     }
 }
 
