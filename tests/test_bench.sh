@@ -71,12 +71,18 @@ for grp in rollout es; do
     fi
 done
 
-# 4. bad options: one error line, non-zero exit, nothing run
+# 4. bad options: one error line, non-zero exit, nothing run (no workload
+#    started: a file --compare cannot use or a --json path that cannot be
+#    written fails before the workloads, not after them)
 #    (a 16-bit state: the peer keeps 32 bits, the cpu kernel has none)
+echo '{"schema": "something-else", "workloads": []}' > "$tmp/other.json"
 for args in "--pop 0" "--pop 4,x" "--only rollouts" "--compare $tmp/none.json" "--peer jax" \
-    "--reps 0" "--peer torch --state-fp16" "--kernel cpu --state-fp16 --only rollout"; do
+    "--reps 0" "--peer torch --state-fp16" "--kernel cpu --state-fp16 --only rollout" \
+    "--compare $tmp/other.json" "--json $tmp/no/such/dir/x.json" "--json $tmp"; do
     if "$exe" bench --no-peak $args > "$tmp/e.out" 2>&1; then
         fail "bench $args succeeded"
+    elif grep -q -E "episodes x|pairs x" "$tmp/e.out"; then
+        cat "$tmp/e.out"; fail "bench $args: workloads ran before the error"
     elif [ "$(grep -c 'error' "$tmp/e.out")" -eq 1 ]; then
         ok "bench $args: $(cat "$tmp/e.out")"
     else

@@ -31,6 +31,8 @@ expect_error "unknown dataset" "$exe" rollout --dataset nosuchset --steps 3
 expect_error "unknown command" "$exe" frobnicate
 expect_error "missing IDX files" "$exe" rollout --dataset idx --images "$tmp/a" --labels "$tmp/b" --steps 3
 expect_error "out directory missing" "$exe" rollout $small --out "$tmp/no/such/dir/x.safetensors"
+expect_error "out is a directory" "$exe" rollout $small --out "$tmp"
+expect_error "viz --offscreen directory missing" "$exe" viz --offscreen "$tmp/no/such/dir/x.png"
 expect_error "state size 32" "$exe" rollout $small --state-size 32
 expect_error "split 9" "$exe" rollout $small --split 9
 # --split where the cpu kernel does not run (a small network: the serial

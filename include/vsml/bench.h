@@ -167,5 +167,8 @@ int vsml_bench_write_json(const char *path, const vsml_bench_report *r);
 /* Reads an earlier JSON file and prints the change of every workload present
  * in both (throughput and device time). */
 int vsml_bench_compare(FILE *f, const char *old_path, const vsml_bench_report *r);
+/* Whether old_path is such a file (one error line and -1 if not): checked
+ * before the workloads run. */
+int vsml_bench_compare_check(const char *old_path);
 
 #endif

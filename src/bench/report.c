@@ -251,23 +251,45 @@ static double get_num(json_object *o, const char *key)
     return t == json_type_double || t == json_type_int ? json_object_get_double(v) : NAN;
 }
 
-int vsml_bench_compare(FILE *f, const char *old_path, const vsml_bench_report *r)
+/* An earlier bench JSON file and its workloads array (NULL and one error
+ * line if it cannot be read or is not one); json_object_put frees it. */
+static json_object *load_old(const char *old_path, json_object **arr)
 {
     uint8_t *buf;
     size_t len;
     if (vsml_read_file(old_path, 64u << 20, &buf, &len) != 0)
-        return -1;
+        return NULL;
     json_tokener *tok = json_tokener_new();
     json_object *old = tok ? json_tokener_parse_ex(tok, (const char *)buf, (int)len) : NULL;
-    json_object *arr = NULL, *sch = NULL;
-    int rc = -1;
+    json_object *sch = NULL;
     if (!old || !json_object_object_get_ex(old, "schema", &sch) ||
         strcmp(json_object_get_string(sch), "vsml-bench-1") != 0 ||
-        !json_object_object_get_ex(old, "workloads", &arr) ||
-        json_object_get_type(arr) != json_type_array) {
+        !json_object_object_get_ex(old, "workloads", arr) ||
+        json_object_get_type(*arr) != json_type_array) {
         vsml_err("%s is not a vsml-vk bench JSON file (schema vsml-bench-1)", old_path);
-        goto out;
+        if (old)
+            json_object_put(old);
+        old = NULL;
     }
+    if (tok)
+        json_tokener_free(tok);
+    free(buf);
+    return old;
+}
+
+int vsml_bench_compare_check(const char *old_path)
+{
+    json_object *arr, *old = load_old(old_path, &arr);
+    if (old)
+        json_object_put(old);
+    return old ? 0 : -1;
+}
+
+int vsml_bench_compare(FILE *f, const char *old_path, const vsml_bench_report *r)
+{
+    json_object *arr = NULL, *old = load_old(old_path, &arr);
+    if (!old)
+        return -1;
     json_object *od = NULL, *on = NULL, *opk = NULL;
     json_object_object_get_ex(old, "device", &od);
     json_object_object_get_ex(old, "peak", &opk);
@@ -301,12 +323,6 @@ int vsml_bench_compare(FILE *f, const char *old_path, const vsml_bench_report *r
         else
             fprintf(f, "  %-18s %12.4g %12.4g %+8.1f%%\n", w->name, ou, nu, 100 * (nu / ou - 1));
     }
-    rc = 0;
-out:
-    if (old)
-        json_object_put(old);
-    if (tok)
-        json_tokener_free(tok);
-    free(buf);
-    return rc;
+    json_object_put(old);
+    return 0;
 }

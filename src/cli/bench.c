@@ -142,6 +142,10 @@ static int run(bench_opts *o, const char *command)
         vsml_err("cannot read %s (--compare): %s", o->compare, strerror(errno));
         goto out;
     }
+    /* before minutes of workloads, not after them */
+    if ((o->compare && vsml_bench_compare_check(o->compare) != 0) ||
+        (o->json && cli_check_out_file(o->json, "--json") != 0))
+        goto out;
     int P[MAX_POPS], n_pop = parse_list(o->pops ? o->pops : "1", P, MAX_POPS);
     if (n_pop < 0)
         goto out;
@@ -151,6 +155,14 @@ static int run(bench_opts *o, const char *command)
     }
     if (o->peer && access(o->peer_script, R_OK) != 0) {
         vsml_err("the peer script %s cannot be read (--peer-script)", o->peer_script);
+        goto out;
+    }
+    int kern;
+    if (cli_parse_kernel(o->kernel, &kern) != 0)
+        goto out;
+    if (o->state_fp16 && (kern == VSML_KERNEL_CPU || kern == VSML_KERNEL_SERIAL)) {
+        vsml_err("a 16-bit state (--state-fp16) runs on the parallel kernel only, not the %s "
+                 "kernel", o->kernel);
         goto out;
     }
     vsml_bench_report rep = {.git_rev = VSML_GIT_REV, .version = VSML_VERSION,
@@ -167,9 +179,6 @@ static int run(bench_opts *o, const char *command)
         printf("peak: %.1f GFLOP/s fp32, %.1f GB/s\n", rep.peak.fma_gflops, rep.peak.copy_gbs);
         fflush(stdout);
     }
-    int kern;
-    if (cli_parse_kernel(o->kernel, &kern) != 0)
-        goto out;
     vsml_engine_params ep = {.device = o->device, .validation = o->validation,
                              .kernel = (enum vsml_kernel)kern};
     if (vsml_engine_create(&eng, &ep) != 0)

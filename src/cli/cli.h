@@ -75,6 +75,12 @@ int cli_make_streams(const vsml_dataset *ds, int n_streams, int T, uint64_t seed
 #define CLI_DEFAULT_PARAMS "assets/learner.safetensors"
 int cli_default_params(char *path, size_t n);
 
+/* An output file the command will write at its end (--json, --out,
+ * --offscreen): its directory must exist and be writable and the path must
+ * not be a directory, checked before the work starts so that a long run does
+ * not end in that error. One error line naming the option and -1 otherwise. */
+int cli_check_out_file(const char *path, const char *option);
+
 int cmd_viz(int argc, char **argv);
 
 #endif

@@ -1,6 +1,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli/args.h"
@@ -94,6 +95,29 @@ int cli_default_params(char *path, size_t n)
             return 0;
         }
     return -1;
+}
+
+int cli_check_out_file(const char *path, const char *option)
+{
+    char dir[4096];
+    struct stat sb;
+    if (snprintf(dir, sizeof(dir), "%s", path) >= (int)sizeof(dir) || !*path) {
+        vsml_err("%s: the path is empty or too long", option);
+        return -1;
+    }
+    if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode)) {
+        vsml_err("cannot write %s (%s): it is a directory", path, option);
+        return -1;
+    }
+    char *slash = strrchr(dir, '/');
+    if (slash)
+        *slash = '\0';
+    const char *d = slash ? (*dir ? dir : "/") : ".";
+    if (access(d, W_OK) != 0) {
+        vsml_err("cannot write %s (%s): %s is not a writable directory", path, option, d);
+        return -1;
+    }
+    return 0;
 }
 
 int cli_parse_kernel(const char *s, int *kernel)

@@ -78,6 +78,8 @@ static int run(rollout_opts *o)
                             .synth_n = o->steps * o->episodes, .synth_dim = o->synth_dim,
                             .seed = o->data_seed};
     o->model.params_file = o->params;
+    if (o->out && cli_check_out_file(o->out, "--out") != 0)
+        goto out;
     if (vsml_dataset_open(&req, &ds) != 0 || cli_model_config(&o->model, &ds, &cfg) != 0)
         goto out;
     if (o->params) {

@@ -524,18 +524,8 @@ static int run(viz_opts *o)
     }
     if (parse_size(o->size, &a.W, &a.H) != 0)
         return 2;
-    if (o->offscreen) {
-        char dir[4096];
-        snprintf(dir, sizeof(dir), "%s", o->offscreen);
-        char *slash = strrchr(dir, '/');
-        if (slash)
-            *slash = '\0';
-        if (access(slash ? (*dir ? dir : "/") : ".", W_OK) != 0) {
-            vsml_err("cannot write %s: %s is not a writable directory", o->offscreen,
-                     slash ? (*dir ? dir : "/") : ".");
-            return 1;
-        }
-    }
+    if (o->offscreen && cli_check_out_file(o->offscreen, "--offscreen") != 0)
+        return 1;
     a.T = o->steps > 0 ? o->steps : o->offscreen ? OFFSCREEN_STEPS : WINDOW_STEPS;
     if (!strcmp(o->baseline, "sgd") || !strcmp(o->baseline, "adam")) {
         a.has_base = true;
