@@ -47,6 +47,11 @@ for w in d["workloads"]:
     if "rollout_s" in w:
         assert 0 < w["rollout_s"]["median"] < w["wall_s"]["median"], w
 assert d["workloads"][0]["updates"] == 1 * 2 * 784 * 10 * 2  # R T A B m
+# the host: its online CPUs and, on Linux, /proc/cpuinfo's model
+import os
+assert d["host"]["cpus"] == os.cpu_count(), d["host"]
+models = [l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")]
+assert d["host"]["cpu"] == (models[0] if models else ""), d["host"]
 print("contents ok")
 PY
 then ok "JSON contents"; else fail "JSON contents"; fi

@@ -150,6 +150,10 @@ vsml_bench_stat vsml_bench_stats(const double *v, int n);
 
 typedef struct vsml_bench_report {
     vsml_device_info dev;
+    /* the host: its CPU model ("model name" of /proc/cpuinfo, else "") and
+     * online CPUs; a CPU device's figures depend on them */
+    char host_cpu[128];
+    int host_cpus;
     const char *git_rev, *version, *command, *date;
     vsml_bench_peak peak;
     bool have_peak;
@@ -157,6 +161,8 @@ typedef struct vsml_bench_report {
     const vsml_bench_result *results;
 } vsml_bench_report;
 
+/* Fills r->host_cpu and r->host_cpus. */
+void vsml_bench_host_info(vsml_bench_report *r);
 /* Human-readable table. */
 void vsml_bench_print(FILE *f, const vsml_bench_report *r);
 /* One workload's result as one line, printed as soon as it is measured (a

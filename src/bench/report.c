@@ -4,6 +4,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "vsml/bench.h"
 #include "vsml/log.h"
@@ -42,6 +43,26 @@ static char kernel_char(enum vsml_kernel k)
     return kernel_name(k)[0];
 }
 
+void vsml_bench_host_info(vsml_bench_report *r)
+{
+    r->host_cpu[0] = '\0';
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    r->host_cpus = n > 0 ? (int)n : 1;
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    char line[512];
+    while (f && fgets(line, sizeof(line), f)) {
+        char *colon = strchr(line, ':');
+        if (strncmp(line, "model name", 10) != 0 || !colon)
+            continue;
+        colon += 1 + (colon[1] == ' ');
+        colon[strcspn(colon, "\n")] = '\0';
+        snprintf(r->host_cpu, sizeof(r->host_cpu), "%s", colon);
+        break;
+    }
+    if (f)
+        fclose(f);
+}
+
 void vsml_bench_print(FILE *f, const vsml_bench_report *r)
 {
     const vsml_device_info *d = &r->dev;
@@ -51,6 +72,8 @@ void vsml_bench_print(FILE *f, const vsml_bench_report *r)
             d->name, d->type, d->vendor_id, d->api_version >> 22, (d->api_version >> 12) & 0x3ff,
             d->api_version & 0xfff, d->driver_version, d->subgroup_size, d->workgroup_size,
             d->max_storage_range / 1048576.0, d->max_shared_memory, d->timestamps ? "yes" : "no");
+    fprintf(f, "host: %s, %d CPUs\n", r->host_cpu[0] ? r->host_cpu : "CPU model unknown",
+            r->host_cpus);
     if (r->have_peak)
         fprintf(f, "measured peak: %.1f GFLOP/s fp32 (FMA, %d vec4 chains), %.1f GB/s (copy, "
                    "read + write)\n", r->peak.fma_gflops, r->peak.fma_chains, r->peak.copy_gbs);
@@ -216,6 +239,10 @@ int vsml_bench_write_json(const char *path, const vsml_bench_report *r)
     json_object_object_add(dv, "max_shared_memory", json_object_new_int64(d->max_shared_memory));
     json_object_object_add(dv, "timestamps", json_object_new_boolean(d->timestamps));
     json_object_object_add(root, "device", dv);
+    json_object *ho = json_object_new_object();
+    json_object_object_add(ho, "cpu", json_object_new_string(r->host_cpu));
+    json_object_object_add(ho, "cpus", json_object_new_int(r->host_cpus));
+    json_object_object_add(root, "host", ho);
     json_object *pk = NULL;
     if (r->have_peak) {
         pk = json_object_new_object();

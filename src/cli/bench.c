@@ -171,6 +171,7 @@ static int run(bench_opts *o, const char *command)
     time_t now = time(NULL);
     strftime(date, sizeof(date), "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
     rep.date = date;
+    vsml_bench_host_info(&rep);
     if (!o->no_peak) {
         if (vsml_bench_peak_run(o->device, o->validation, o->quick, o->quick ? 2 : o->reps,
                                 &rep.peak) != 0)
