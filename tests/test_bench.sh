@@ -50,8 +50,9 @@ assert d["workloads"][0]["updates"] == 1 * 2 * 784 * 10 * 2  # R T A B m
 # the host: its online CPUs and, on Linux, /proc/cpuinfo's model
 import os
 assert d["host"]["cpus"] == os.cpu_count(), d["host"]
-models = [l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")]
-assert d["host"]["cpu"] == (models[0] if models else ""), d["host"]
+models = [l.split(":", 1)[1].strip(" \t\r\n") for l in open("/proc/cpuinfo")
+          if l.startswith("model name")]
+assert d["host"]["cpu"] == (models[0][:127] if models else ""), d["host"]
 print("contents ok")
 PY
 then ok "JSON contents"; else fail "JSON contents"; fi
@@ -94,6 +95,14 @@ for args in "--pop 0" "--pop 4,x" "--only rollouts" "--compare $tmp/none.json" "
         cat "$tmp/e.out"; fail "bench $args: not exactly one error line"
     fi
 done
+# a refused kernel stops the bench before the peak microbenchmark
+if "$exe" bench --kernel cpu --state-fp16 --only rollout > "$tmp/e.out" 2>&1; then
+    fail "bench --kernel cpu --state-fp16 succeeded"
+elif grep -q "^peak:" "$tmp/e.out" || [ "$(grep -c 'error' "$tmp/e.out")" -ne 1 ]; then
+    cat "$tmp/e.out"; fail "bench --kernel cpu --state-fp16: the peak ran, or not one error line"
+else
+    ok "bench --kernel cpu --state-fp16 stops before the peak"
+fi
 # 5. a 16-bit state: the parallel kernel, checked against the reference's
 #    16-bit state, half the state's bytes
 if "$exe" bench --quick --reps 1 --no-peak --state-fp16 --json "$tmp/h.json" > "$tmp/h.out" 2>&1 &&

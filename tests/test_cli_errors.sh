@@ -32,6 +32,8 @@ expect_error "unknown command" "$exe" frobnicate
 expect_error "missing IDX files" "$exe" rollout --dataset idx --images "$tmp/a" --labels "$tmp/b" --steps 3
 expect_error "out directory missing" "$exe" rollout $small --out "$tmp/no/such/dir/x.safetensors"
 expect_error "out is a directory" "$exe" rollout $small --out "$tmp"
+# refused before the rollout runs, not when its file is written at the end
+grep -q "sub-LSTM updates/s" "$tmp/out" && fail "rollout ran before refusing --out $tmp"
 expect_error "viz --offscreen directory missing" "$exe" viz --offscreen "$tmp/no/such/dir/x.png"
 expect_error "state size 32" "$exe" rollout $small --state-size 32
 expect_error "split 9" "$exe" rollout $small --split 9

@@ -54,9 +54,12 @@ void vsml_bench_host_info(vsml_bench_report *r)
         char *colon = strchr(line, ':');
         if (strncmp(line, "model name", 10) != 0 || !colon)
             continue;
-        colon += 1 + (colon[1] == ' ');
-        colon[strcspn(colon, "\n")] = '\0';
-        snprintf(r->host_cpu, sizeof(r->host_cpu), "%s", colon);
+        /* the value without the blanks around it */
+        colon += 1 + strspn(colon + 1, " \t");
+        size_t len = strlen(colon);
+        while (len > 0 && strchr(" \t\r\n", colon[len - 1]))
+            len--;
+        snprintf(r->host_cpu, sizeof(r->host_cpu), "%.*s", (int)len, colon);
         break;
     }
     if (f)
@@ -72,8 +75,8 @@ void vsml_bench_print(FILE *f, const vsml_bench_report *r)
             d->name, d->type, d->vendor_id, d->api_version >> 22, (d->api_version >> 12) & 0x3ff,
             d->api_version & 0xfff, d->driver_version, d->subgroup_size, d->workgroup_size,
             d->max_storage_range / 1048576.0, d->max_shared_memory, d->timestamps ? "yes" : "no");
-    fprintf(f, "host: %s, %d CPUs\n", r->host_cpu[0] ? r->host_cpu : "CPU model unknown",
-            r->host_cpus);
+    fprintf(f, "host: %s, %d CPU%s\n", r->host_cpu[0] ? r->host_cpu : "CPU model unknown",
+            r->host_cpus, r->host_cpus == 1 ? "" : "s");
     if (r->have_peak)
         fprintf(f, "measured peak: %.1f GFLOP/s fp32 (FMA, %d vec4 chains), %.1f GB/s (copy, "
                    "read + write)\n", r->peak.fma_gflops, r->peak.fma_chains, r->peak.copy_gbs);
@@ -290,10 +293,12 @@ static json_object *load_old(const char *old_path, json_object **arr)
     json_object *old = tok ? json_tokener_parse_ex(tok, (const char *)buf, (int)len) : NULL;
     json_object *sch = NULL;
     if (!old || !json_object_object_get_ex(old, "schema", &sch) ||
+        !json_object_is_type(sch, json_type_string) ||
         strcmp(json_object_get_string(sch), "vsml-bench-1") != 0 ||
         !json_object_object_get_ex(old, "workloads", arr) ||
         json_object_get_type(*arr) != json_type_array) {
-        vsml_err("%s is not a vsml-vk bench JSON file (schema vsml-bench-1)", old_path);
+        vsml_err("%s (--compare) is not a vsml-vk bench JSON file (schema vsml-bench-1)",
+                 old_path);
         if (old)
             json_object_put(old);
         old = NULL;

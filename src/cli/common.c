@@ -1,3 +1,4 @@
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -114,7 +115,7 @@ int cli_check_out_file(const char *path, const char *option)
         *slash = '\0';
     const char *d = slash ? (*dir ? dir : "/") : ".";
     if (access(d, W_OK) != 0) {
-        vsml_err("cannot write %s (%s): %s is not a writable directory", path, option, d);
+        vsml_err("cannot write %s (%s): directory %s: %s", path, option, d, strerror(errno));
         return -1;
     }
     return 0;
