@@ -59,10 +59,23 @@ then ok "JSON contents"; else fail "JSON contents"; fi
 
 # 2. --compare reads the earlier file back
 if "$exe" bench --quick --reps 1 --no-peak --only es --compare "$tmp/a.json" > "$tmp/c.out" 2>&1 &&
-    grep -q "compared with" "$tmp/c.out" && grep -E -q "es-small +[0-9.e+]+ +[0-9.e+]+ +[-+][0-9.]+%" "$tmp/c.out"; then
+    grep -q "compared with" "$tmp/c.out" && grep -E -q "es-small +[0-9.e+]+ +[0-9.e+]+ +[-+][0-9.]+%" "$tmp/c.out" &&
+    ! grep -q "another host" "$tmp/c.out"; then
     ok "--compare"
 else
     cat "$tmp/c.out"; fail "--compare"
+fi
+
+# a file from another host says so
+$py -c "
+import json, sys
+d = json.load(open(sys.argv[1])); d['host'] = {'cpu': 'Some Other CPU 9000', 'cpus': 64}
+json.dump(d, open(sys.argv[2], 'w'))" "$tmp/a.json" "$tmp/other-host.json"
+if "$exe" bench --quick --reps 1 --no-peak --only es --compare "$tmp/other-host.json" > "$tmp/c2.out" 2>&1 &&
+    grep -q "another host: Some Other CPU 9000, 64 CPUs -> " "$tmp/c2.out"; then
+    ok "--compare names another host"
+else
+    cat "$tmp/c2.out"; fail "--compare with a file from another host"
 fi
 
 # 3. the correctness gate: a perturbed device result fails the bench

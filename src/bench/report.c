@@ -327,6 +327,16 @@ int vsml_bench_compare(FILE *f, const char *old_path, const vsml_bench_report *r
     json_object_object_get_ex(old, "peak", &opk);
     fprintf(f, "\ncompared with %s (%s)\n", old_path,
             od && json_object_object_get_ex(od, "name", &on) ? json_object_get_string(on) : "?");
+    /* a CPU device's figures belong to its host */
+    json_object *oh = NULL, *ocpu = NULL, *ocpus = NULL;
+    if (json_object_object_get_ex(old, "host", &oh) &&
+        json_object_object_get_ex(oh, "cpu", &ocpu) &&
+        json_object_object_get_ex(oh, "cpus", &ocpus) &&
+        json_object_is_type(ocpu, json_type_string) &&
+        (strcmp(json_object_get_string(ocpu), r->host_cpu) != 0 ||
+         json_object_get_int(ocpus) != r->host_cpus))
+        fprintf(f, "  another host: %s, %d CPUs -> %s, %d CPUs\n", json_object_get_string(ocpu),
+                json_object_get_int(ocpus), r->host_cpu, r->host_cpus);
     if (r->have_peak && opk)
         fprintf(f, "  peak: %.1f -> %.1f GFLOP/s (%+.1f%%), %.1f -> %.1f GB/s (%+.1f%%)\n",
                 get_num(opk, "fp32_gflops"), r->peak.fma_gflops,
