@@ -14,9 +14,8 @@
 exe="$1"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-fails=0
+. "$(dirname "$0")/cli_expect.sh" # fails, fail
 ok() { echo "ok: $1"; }
-fail() { echo "FAIL: $1"; fails=$((fails + 1)); }
 
 if ! "$exe" devices 2>/dev/null | grep -q "llvmpipe"; then
     echo "no llvmpipe device: its vector width cannot be changed here; skipping"
