@@ -28,6 +28,12 @@ enum vsml_kernel {
     VSML_KERNEL_CPU = 3,
 };
 
+/* Whether kernel k can run a state of that width: only the parallel kernel
+ * (or AUTO, which then picks it) has a 16-bit state. One error line and -1
+ * otherwise; the engine checks it at population creation, and a command may
+ * check it earlier, before long work. */
+int vsml_kernel_check_state(enum vsml_kernel k, bool state_f16);
+
 typedef struct vsml_engine_params {
     const char *device;       /* index or name substring; NULL = best device */
     bool validation;          /* Khronos validation layer; errors are counted */

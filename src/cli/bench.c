@@ -160,11 +160,8 @@ static int run(bench_opts *o, const char *command)
     int kern;
     if (cli_parse_kernel(o->kernel, &kern) != 0)
         goto out;
-    if (o->state_fp16 && (kern == VSML_KERNEL_CPU || kern == VSML_KERNEL_SERIAL)) {
-        vsml_err("a 16-bit state (--state-fp16) runs on the parallel kernel only, not the %s "
-                 "kernel", o->kernel);
-        goto out;
-    }
+    if (vsml_kernel_check_state((enum vsml_kernel)kern, o->state_fp16) != 0)
+        goto out; /* before the peak, not after it */
     vsml_bench_report rep = {.git_rev = VSML_GIT_REV, .version = VSML_VERSION,
                              .command = command};
     char date[32];

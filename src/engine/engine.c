@@ -611,16 +611,22 @@ static int check_heap(const vsml_pop *pop, uint64_t fixed)
 }
 
 /* serial, cpu or parallel */
+int vsml_kernel_check_state(enum vsml_kernel k, bool state_f16)
+{
+    if (state_f16 && (k == VSML_KERNEL_SERIAL || k == VSML_KERNEL_CPU)) {
+        vsml_err("a 16-bit state (--state-fp16, train key state_fp16) runs on the parallel "
+                 "kernel only, not the %s kernel", k == VSML_KERNEL_CPU ? "cpu" : "serial");
+        return -1;
+    }
+    return 0;
+}
+
 static int choose_kernel(vsml_pop *pop)
 {
     enum vsml_kernel k = pop->eng->params.kernel;
+    if (vsml_kernel_check_state(k, pop->cfg.state_f16) != 0)
+        return -1;
     if (pop->cfg.state_f16) { /* only the parallel kernel has a 16-bit state */
-        if (k == VSML_KERNEL_SERIAL || k == VSML_KERNEL_CPU) {
-            vsml_err("a 16-bit state (--state-fp16, train key state_fp16) runs on the "
-                     "parallel kernel only, not the %s kernel",
-                     k == VSML_KERNEL_CPU ? "cpu" : "serial");
-            return -1;
-        }
         pop->serial = pop->cpu = false;
         if (pop->eng->vk->props.deviceType == VK_PHYSICAL_DEVICE_TYPE_CPU &&
             !pop->eng->warned_f16) {
