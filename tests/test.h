@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "test_worst.h"
+
 static int test_failures;
 static int test_checks;
 

@@ -19,6 +19,7 @@
 #include "vsml/ref.h"
 #include "vsml/safetensors.h"
 #include "vsml_config.h"
+#include "test_worst.h"
 
 #define CLONED VSML_SOURCE_ROOT "/assets/cloned.safetensors"
 
@@ -65,7 +66,7 @@ static int rollout_case(int N, int n_layers, const int *sizes, bool bwd, int tic
         fails = 1;
     double worst = 0, mag = 0;
     for (int i = 0; i < S * T * C; i++) {
-        worst = fmax(worst, fabs(la[i] - lb[i]) / (1.0 + fabs(la[i])));
+        worst = test_worst(worst, fabs(la[i] - lb[i]) / (1.0 + fabs(la[i])));
         mag = fmax(mag, fabs(la[i]));
     }
     printf("cpu rollout vs reference, N=%d, %d layer(s), backward_pass %d, %d ticks: worst "
@@ -167,7 +168,7 @@ static int metatest_case(void)
         return 1;
     double worst = 0, mag = 0;
     for (int i = 0; i < S * T * 2; i++) {
-        worst = fmax(worst, fabs(fl[i] - logits[i]) / (1.0 + fabs(logits[i])));
+        worst = test_worst(worst, fabs(fl[i] - logits[i]) / (1.0 + fabs(logits[i])));
         mag = fmax(mag, fabs(logits[i]));
     }
     printf("cpu rollout vs reference on the cloned learner: worst relative logit difference "

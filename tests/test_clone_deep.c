@@ -25,6 +25,7 @@
 #include "vsml/ref.h"
 #include "vsml/rng.h"
 #include "vsml_config.h"
+#include "test_worst.h"
 
 #define DEEP VSML_SOURCE_ROOT "/assets/cloned-deep.safetensors"
 
@@ -66,7 +67,7 @@ static int gt_error_case(void)
         double lm = layer_loss(A, B, x, w, bias, e, gain);
         x[a] = xa;
         double fd = (lp - lm) / (2 * h) * A / (gain * B);
-        worst = fmax(worst, fabs(fd - g[a]) / (1e-6 + fabs(fd)));
+        worst = test_worst(worst, fabs(fd - g[a]) / (1e-6 + fabs(fd)));
     }
     printf("ground-truth error vs finite differences: worst relative difference %.2e (bound "
            "1e-6)\n", worst);
@@ -160,8 +161,8 @@ static int clear_bwd_case(void)
     fails += vsml_ref_rollout(&cfg, p, &ep, &oa) != 0 || vsml_cpu_rollout(&cfg, p, &ep, &ob, 2) != 0;
     double worst = 0, changed = 0;
     for (int i = 0; i < S * T * C; i++) {
-        worst = fmax(worst, fabs(la[i] - lb[i]) / (1.0 + fabs(la[i])));
-        changed = fmax(changed, fabs(lb[i] - lc[i]));
+        worst = test_worst(worst, fabs(la[i] - lb[i]) / (1.0 + fabs(la[i])));
+        changed = test_worst(changed, fabs(lb[i] - lc[i]));
     }
     printf("clear_bwd, 6x5x3, N=64: cpu rollout vs reference worst relative logit difference "
            "%.2e (bound 1e-4); largest change against no clearing %.3g (must be > 1e-3)\n",
@@ -232,7 +233,7 @@ static int deep_metatest_case(void)
     fails += vsml_ref_rollout(&cfg, p, &ep2, &orf) != 0;
     double worst = 0;
     for (int i = 0; i < TR * C && !fails; i++)
-        worst = fmax(worst, fabs(lr[i] - lv[i]) / (1.0 + fabs(lr[i])));
+        worst = test_worst(worst, fabs(lr[i] - lv[i]) / (1.0 + fabs(lr[i])));
     printf("deep learner 8x16x2: cpu rollout vs reference (%d steps) worst relative logit "
            "difference %.2e (bound 1e-3)\n", (int)TR, worst);
     fails += !(worst < 1e-3);
