@@ -126,6 +126,7 @@ static void test_load(void)
 
     /* train split: data_batch_1.bin is missing */
     begin_fail_check();
+    memset(&d, 0xab, sizeof d); /* the call must clear what was there */
     end_fail_check(vsml_cifar_load(dir, false, &d), "data_batch_1.bin", "missing train batches");
     CHECK(d.x == NULL && d.n == 0, "output not cleared");
 

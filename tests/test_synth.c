@@ -114,6 +114,7 @@ static void test_sumsign(void)
     int bad[][2] = {{0, 16}, {-5, 16}, {10, 0}, {10, -1}};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         n_errors = 0;
+        memset(&d, 0xab, sizeof d); /* the call must clear what was there */
         int rc = vsml_synth_sumsign(&d, bad[i][0], bad[i][1], 1);
         CHECK(rc != 0 && n_errors == 1, "sumsign(%d, %d) accepted", bad[i][0], bad[i][1]);
         CHECK(d.x == NULL && d.y == NULL, "output not cleared");
@@ -173,6 +174,7 @@ static void test_random(void)
     int bad[][3] = {{0, 4, 2}, {4, 0, 2}, {4, 4, 0}, {-1, 4, 2}};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         n_errors = 0;
+        memset(&d, 0xab, sizeof d); /* the call must clear what was there */
         int rc = vsml_synth_random(&d, bad[i][0], bad[i][1], bad[i][2], 1);
         CHECK(rc != 0 && n_errors == 1, "random(%d, %d, %d) accepted", bad[i][0], bad[i][1],
               bad[i][2]);
