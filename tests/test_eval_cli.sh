@@ -28,12 +28,12 @@ expect_error "dataset twice" "$exe" eval --dataset sumsign --dataset sumsign --i
 expect_error "steps 0" "$exe" eval --init-seed 1 $tiny --steps 0
 [ -d "$tmp/o1" ] && fail "a failed eval left $tmp/o1 behind"
 
-# No parameters at all: only testable while the source tree has no
-# assets/learner.safetensors (eval falls back to it).
-if [ ! -e "$src/assets/learner.safetensors" ]; then
-    expect_error "no parameters" sh -c 'cd "$1" && shift && exec "$@"' sh "$tmp" \
-        "$exe" eval $tiny --out "$tmp/o2"
-fi
+# No parameters at all: the default file (VSML_DEFAULT_PARAMS, else
+# assets/learner.safetensors) cannot be read
+expect_error "no parameters" env VSML_DEFAULT_PARAMS="$tmp/none.safetensors" \
+    "$exe" eval $tiny --out "$tmp/o2"
+grep -q "none.safetensors cannot be read" "$tmp/err" || fail "the error does not name the default file"
+[ -d "$tmp/o2" ] && fail "a failed eval left $tmp/o2 behind"
 
 # A tiny successful eval on two datasets, fresh parameters.
 if "$exe" eval --dataset sumsign --dataset random --init-seed 3 $tiny --out "$tmp/ok" \

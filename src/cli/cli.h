@@ -73,6 +73,9 @@ int cli_make_streams(const vsml_dataset *ds, int n_streams, int T, uint64_t seed
  * current directory and then in the source tree: its path in path, 0 when
  * found, else -1 (nothing logged). */
 #define CLI_DEFAULT_PARAMS "assets/learner.safetensors"
+/* The parameter file of eval and viz without --params: $VSML_DEFAULT_PARAMS
+ * if set, else CLI_DEFAULT_PARAMS in the current directory or the source
+ * tree. Returns -1 if it cannot be read, with its name in path. */
 int cli_default_params(char *path, size_t n);
 
 /* An output file the command will write at its end (--json, --out,

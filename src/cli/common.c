@@ -89,12 +89,18 @@ int cli_make_streams(const vsml_dataset *ds, int n_streams, int T, uint64_t seed
 
 int cli_default_params(char *path, size_t n)
 {
+    const char *env = getenv("VSML_DEFAULT_PARAMS");
+    if (env && *env) {
+        snprintf(path, n, "%s", env);
+        return access(env, R_OK) == 0 ? 0 : -1;
+    }
     const char *cands[] = {CLI_DEFAULT_PARAMS, VSML_SOURCE_ROOT "/" CLI_DEFAULT_PARAMS};
     for (size_t i = 0; i < VSML_ARRAY_SIZE(cands); i++)
         if (access(cands[i], R_OK) == 0) {
             snprintf(path, n, "%s", cands[i]);
             return 0;
         }
+    snprintf(path, n, "%s", CLI_DEFAULT_PARAMS);
     return -1;
 }
 

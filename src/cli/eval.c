@@ -151,7 +151,7 @@ static int resolve_params(eval_ctx *cx)
         return 0;
     }
     vsml_err("no parameters to evaluate: pass --params FILE (e.g. from vsml-vk train) or "
-             "--init-seed N for fresh ones (%s does not exist)", DEFAULT_PARAMS);
+             "--init-seed N for fresh ones (%s cannot be read)", cx->param_path);
     return -1;
 }
 

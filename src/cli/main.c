@@ -24,7 +24,8 @@ static void usage(FILE *f)
             "'vsml-vk COMMAND --help' describes each command. Environment: VSML_DEVICE picks\n"
             "the device (index or name), VSML_VALIDATION=1 enables the validation layer,\n"
             "VSML_THREADS sets the host threads (default: the CPUs, shared among the MPI\n"
-            "ranks of a node).\n");
+            "ranks of a node), VSML_DEFAULT_PARAMS the parameter file of eval and viz\n"
+            "without --params (default: " CLI_DEFAULT_PARAMS ").\n");
 }
 
 int main(int argc, char **argv)

@@ -537,7 +537,7 @@ static int run(viz_opts *o)
     if (o->params)
         snprintf(a.param_path, sizeof(a.param_path), "%s", o->params);
     else if (cli_default_params(a.param_path, sizeof(a.param_path)) != 0) {
-        vsml_err("no parameters: pass --params FILE (%s does not exist)", CLI_DEFAULT_PARAMS);
+        vsml_err("no parameters: pass --params FILE (%s cannot be read)", a.param_path);
         return 1;
     }
     o->model.params_file = a.param_path; /* N from the file unless --state-size */
