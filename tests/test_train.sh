@@ -90,9 +90,14 @@ while ! ls "$tmp/K" 2>/dev/null | grep -q '^ckpt-[0-9]*\.safetensors$' && [ $i -
     sleep 0.2; i=$((i + 1))
 done
 i=0
-while [ "$(wc -c < "$tmp/K/metrics.jsonl" 2>/dev/null || echo 0)" -lt 1200000 ] && [ $i -lt 600 ]; do
+while [ "$(wc -c < "$tmp/K/metrics.jsonl" 2>/dev/null || echo 0)" -lt 1200000 ] && [ $i -lt 1200 ]; do
     sleep 0.2; i=$((i + 1))
 done
+# (the resume of a long log is this case's point: a run too slow to write it
+# fails rather than passing without it)
+log_bytes=$(wc -c < "$tmp/K/metrics.jsonl" 2>/dev/null || echo 0)
+[ "$log_bytes" -ge 1200000 ] ||
+    fail "kill -9: the log reached $log_bytes bytes in 240 s, not 1,200,000"
 kill -9 "$pid" 2>/dev/null
 wait "$pid" 2>/dev/null
 pid=""
