@@ -52,6 +52,9 @@ expect_error "size not WxH" "$exe" viz $common --size big --offscreen "$tmp/x.pn
 expect_error "bad baseline" "$exe" viz $common --baseline rmsprop --offscreen "$tmp/x.png"
 expect_error "missing dataset" "$exe" viz --dataset mnist --data-dir "$tmp/none" --offscreen "$tmp/x.png"
 expect_error "unwritable PNG" "$exe" viz $common --steps 5 --offscreen "$tmp/no/such/dir/x.png"
+expect_error "no parameters" env VSML_DEFAULT_PARAMS="$tmp/none.safetensors" \
+    "$exe" viz --dataset random --input-dim 48 --offscreen "$tmp/x.png"
+grep -q "none.safetensors cannot be read" "$tmp/err" || fail "the error does not name the default file"
 [ -e "$tmp/x.png" ] && fail "a failed viz left $tmp/x.png behind"
 if [ "$glfw" = 1 ]; then
     expect_error "no display" env -u DISPLAY -u WAYLAND_DISPLAY "$exe" viz $common
