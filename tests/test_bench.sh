@@ -97,7 +97,8 @@ done
 echo '{"schema": "something-else", "workloads": []}' > "$tmp/other.json"
 for args in "--pop 0" "--pop 4,x" "--only rollouts" "--compare $tmp/none.json" "--peer jax" \
     "--reps 0" "--peer torch --state-fp16" "--kernel cpu --state-fp16 --only rollout" \
-    "--compare $tmp/other.json" "--json $tmp/no/such/dir/x.json" "--json $tmp"; do
+    "--compare $tmp/other.json" "--json $tmp/no/such/dir/x.json" "--json $tmp" \
+    "--json $tmp/a.json" "--compare $tmp/a.json --json $tmp/a.json --force"; do
     if "$exe" bench --no-peak $args > "$tmp/e.out" 2>&1; then
         fail "bench $args succeeded"
     elif grep -q -E "episodes x|pairs x" "$tmp/e.out"; then

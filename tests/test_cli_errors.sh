@@ -2,6 +2,7 @@
 # Bad input through the command line: each case must exit non-zero with
 # exactly one "vsml-vk: error:" line and no crash or sanitizer report.
 exe="$1"
+src_params="$(dirname "$0")/../assets/learner.safetensors"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 . "$(dirname "$0")/cli_expect.sh"
@@ -36,6 +37,26 @@ expect_error "out is a directory" "$exe" rollout $small --out "$tmp"
 grep -q "sub-LSTM updates/s" "$tmp/out" && fail "rollout ran before refusing --out $tmp"
 expect_error "viz --offscreen directory missing" "$exe" viz --offscreen "$tmp/no/such/dir/x.png"
 expect_error "state size 32" "$exe" rollout $small --state-size 32
+# seeds are decimal digits: 1e3, 0x10 and -1 were once read as 1, 0 and 2^64-1
+for seed in 1e3 0x10 -1 99999999999999999999999 12abc ""; do
+    expect_error "--seed '$seed'" "$exe" rollout $small --seed "$seed"
+done
+expect_error "--data-seed 1e3" "$exe" eval --cpu --data-seed 1e3 --steps 3 --seeds 1
+# an existing output is replaced only with --force, and never when it is
+# the input: rollout --out onto its own --params once destroyed them
+cp "$tmp/out.safetensors" "$tmp/keep.safetensors"
+expect_error "--out exists" "$exe" rollout $small --out "$tmp/out.safetensors"
+cp "$src_params" "$tmp/p.safetensors"
+expect_error "--out is --params" "$exe" rollout --params "$tmp/p.safetensors" --dataset sumsign \
+    --input-dim 8 --layers 8,2 --steps 3 --out "$tmp/p.safetensors" --force
+cmp -s "$src_params" "$tmp/p.safetensors" || fail "rollout changed its --params file"
+cmp -s "$tmp/out.safetensors" "$tmp/keep.safetensors" || fail "a refused rollout changed --out"
+if "$exe" rollout $small --seed 4 --out "$tmp/out.safetensors" --force >/dev/null 2>&1 &&
+   ! cmp -s "$tmp/out.safetensors" "$tmp/keep.safetensors"; then
+    echo "ok: --force replaces --out"; pass=$((pass + 1))
+else
+    fail "--force did not replace --out"
+fi
 expect_error "split 9" "$exe" rollout $small --split 9
 # --split where the cpu kernel does not run (a small network: the serial
 # kernel): a warning, and the rollout runs

@@ -72,6 +72,13 @@ cp "$p" "$tmp/keep.safetensors"
 expect_error "existing --out without --force" "$exe" clone --steps 1 --out "$p"
 cmp -s "$p" "$tmp/keep.safetensors" || { echo "FAIL: --out was overwritten"; fails=$((fails + 1)); }
 expect_error "state size not a multiple of 4" "$exe" clone --state-size 30 --out "$tmp/x.safetensors"
+expect_error "state size no kernel runs" "$exe" clone --state-size 32 --out "$tmp/x.safetensors"
+expect_error "--out onto --init-params" "$exe" clone --steps 1 --init-params "$tmp/keep.safetensors" \
+    --out "$tmp/keep.safetensors" --force
+# an --out that cannot be written fails before the training, not after it
+expect_error "--out directory missing" "$exe" clone --out "$tmp/no/such/dir/x.safetensors"
+grep -q "step" "$tmp/out" && { echo "FAIL: clone trained before refusing --out"; fails=$((fails + 1)); }
+expect_error "--out is a directory" "$exe" clone --out "$tmp" --force
 expect_error "batch not a multiple of group" "$exe" clone --batch 10 --group 4 --out "$tmp/x.safetensors"
 expect_error "--init-params of another N" "$exe" clone --state-size 16 --init-params "$p" \
     --out "$tmp/x.safetensors"

@@ -52,6 +52,9 @@ expect_error "size not WxH" "$exe" viz $common --size big --offscreen "$tmp/x.pn
 expect_error "bad baseline" "$exe" viz $common --baseline rmsprop --offscreen "$tmp/x.png"
 expect_error "missing dataset" "$exe" viz --dataset mnist --data-dir "$tmp/none" --offscreen "$tmp/x.png"
 expect_error "unwritable PNG" "$exe" viz $common --steps 5 --offscreen "$tmp/no/such/dir/x.png"
+cp "$tmp/f.png" "$tmp/f0.png"
+expect_error "PNG exists" "$exe" viz $common --steps 5 --offscreen "$tmp/f.png"
+cmp -s "$tmp/f.png" "$tmp/f0.png" || fail "a refused viz changed $tmp/f.png"
 expect_error "no parameters" env VSML_DEFAULT_PARAMS="$tmp/none.safetensors" \
     "$exe" viz --dataset random --input-dim 48 --offscreen "$tmp/x.png"
 grep -q "none.safetensors cannot be read" "$tmp/err" || fail "the error does not name the default file"

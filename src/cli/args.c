@@ -30,8 +30,24 @@ static int set_value(const opt *o, const char *v)
         return 0;
     case OPT_FLAG:
         return 0;
+    case OPT_U64: {
+        /* digits only: strtod would take 1e3 and 0x10, strtoull -1 */
+        unsigned long long u = 0;
+        if (*v && strspn(v, "0123456789") == strlen(v))
+            u = strtoull(v, &end, 10);
+        if (!*v || !end || *end || errno) {
+            vsml_err("--%s expects a whole number in [0, 2^64 - 1] in decimal digits, not '%s'",
+                     o->name, v);
+            return -1;
+        }
+        if (o->min <= o->max && ((double)u < o->min || (double)u > o->max)) {
+            vsml_err("--%s %s is out of range [%g, %g]", o->name, v, o->min, o->max);
+            return -1;
+        }
+        *(uint64_t *)o->ptr = u;
+        return 0;
+    }
     case OPT_INT:
-    case OPT_U64:
     case OPT_FLOAT:
         d = strtod(v, &end);
         break;
@@ -50,8 +66,6 @@ static int set_value(const opt *o, const char *v)
     }
     if (o->type == OPT_INT)
         *(int *)o->ptr = (int)d;
-    else if (o->type == OPT_U64)
-        *(uint64_t *)o->ptr = strtoull(v, NULL, 10);
     else
         *(float *)o->ptr = (float)d;
     return 0;

@@ -25,7 +25,7 @@ typedef struct bench_opts {
     const char *device, *json, *compare, *pops, *layers, *deep, *only, *peer, *peer_device;
     const char *python, *peer_script, *tmp_dir, *kernel;
     int reps, steps, deep_pop, check_steps, micro_ticks;
-    bool validation, quick, paper, no_peak, state_fp16;
+    bool validation, quick, paper, no_peak, state_fp16, force;
 } bench_opts;
 
 static int parse_list(const char *s, int *v, int max)
@@ -144,7 +144,7 @@ static int run(bench_opts *o, const char *command)
     }
     /* before minutes of workloads, not after them */
     if ((o->compare && vsml_bench_compare_check(o->compare) != 0) ||
-        (o->json && cli_check_out_file(o->json, "--json") != 0))
+        (o->json && cli_check_out_file(o->json, "--json", o->force, o->compare, "--compare") != 0))
         goto out;
     int P[MAX_POPS], n_pop = parse_list(o->pops ? o->pops : "1", P, MAX_POPS);
     if (n_pop < 0)
@@ -323,6 +323,7 @@ int cmd_bench(int argc, char **argv)
         {"check-steps", OPT_INT, &o.check_steps, "steps of the check against the CPU "
                                                  "reference (3)", 1, 1000},
         {"no-peak", OPT_FLAG, &o.no_peak, "skip the peak microbenchmark", 1, 0},
+        {"force", OPT_FLAG, &o.force, "replace an existing --json file", 1, 0},
         {"peer", OPT_STR, &o.peer, "also run a peer implementation on the rollouts: torch", 1,
          0},
         {"kernel", OPT_STR, &o.kernel, CLI_KERNEL_HELP, 1, 0},

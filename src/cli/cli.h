@@ -79,10 +79,13 @@ int cli_make_streams(const vsml_dataset *ds, int n_streams, int T, uint64_t seed
 int cli_default_params(char *path, size_t n);
 
 /* An output file the command will write at its end (--json, --out,
- * --offscreen): its directory must exist and be writable and the path must
- * not be a directory, checked before the work starts so that a long run does
- * not end in that error. One error line naming the option and -1 otherwise. */
-int cli_check_out_file(const char *path, const char *option);
+ * --offscreen): its directory must exist and be writable, the path must not
+ * be a directory nor the file input (of input_option; NULL: none), and an
+ * existing file is replaced only with force. Checked before the work starts
+ * so that a long run does not end in that error. One error line naming the
+ * option and -1 otherwise. */
+int cli_check_out_file(const char *path, const char *option, bool force, const char *input,
+                       const char *input_option);
 
 int cmd_viz(int argc, char **argv);
 

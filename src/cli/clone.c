@@ -212,7 +212,7 @@ int cmd_clone(int argc, char **argv)
         {"init-params", OPT_STR, &init, "start from this parameter file (same N)", 1, 0},
         {"steps", OPT_INT, &c.steps, "Adam steps (4000)", 0, 10000000},
         {"seed", OPT_U64, &c.seed, "seed of the initialisation and the random data (1)", 1, 0},
-        {"state-size", OPT_INT, &c.N, "sub-LSTM state size N (64)", 4, 256},
+        {"state-size", OPT_INT, &c.N, "sub-LSTM state size N: 16 or 64 (64)", 4, 256},
         {"micro-ticks", OPT_INT, &c.micro_ticks, "sub-LSTM ticks per sweep (2)", 1, 8},
         {"batch", OPT_INT, &c.batch, "samples per Adam step (64)", 1, 1 << 16},
         {"group", OPT_INT, &c.group, "samples sharing one start state; the buffer gets their mean w, b (8)", 1, 1 << 16},
@@ -295,15 +295,15 @@ int cmd_clone(int argc, char **argv)
     c.rec_frac = d.rec_frac;
     if (vsml_clone_opts_check(&c) != 0)
         return 2;
-    struct stat sb;
-    if (!force && stat(out, &sb) == 0) {
-        vsml_err("%s exists; pass --force to overwrite it", out);
+    /* before minutes of training, not after them */
+    if (cli_check_out_file(out, "--out", force, init, "--init-params") != 0)
+        return 2;
+    if (!vsml_state_size_ok(c.N)) {
+        vsml_err("--state-size %d: rollout, eval and train run N = 16 or 64", c.N);
         return 2;
     }
     vsml_model_config cfg;
     clone_model_cfg(&c, &cfg);
-    if (!vsml_state_size_ok(c.N))
-        vsml_warn("the engine has no kernel for N = %d: only the CPU code can run these parameters", c.N);
     size_t np = vsml_param_count(&cfg);
     float *p = malloc(np * sizeof(float)), *p0 = NULL;
     if (!p) {

@@ -104,17 +104,29 @@ int cli_default_params(char *path, size_t n)
     return -1;
 }
 
-int cli_check_out_file(const char *path, const char *option)
+int cli_check_out_file(const char *path, const char *option, bool force, const char *input,
+                       const char *input_option)
 {
     char dir[4096];
-    struct stat sb;
+    struct stat sb, si;
     if (snprintf(dir, sizeof(dir), "%s", path) >= (int)sizeof(dir) || !*path) {
         vsml_err("%s: the path is empty or too long", option);
         return -1;
     }
-    if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode)) {
-        vsml_err("cannot write %s (%s): it is a directory", path, option);
-        return -1;
+    if (stat(path, &sb) == 0) {
+        if (S_ISDIR(sb.st_mode)) {
+            vsml_err("cannot write %s (%s): it is a directory", path, option);
+            return -1;
+        }
+        if (input && stat(input, &si) == 0 && si.st_dev == sb.st_dev && si.st_ino == sb.st_ino) {
+            vsml_err("%s %s is the %s file: writing it would destroy the input", option, path,
+                     input_option);
+            return -1;
+        }
+        if (!force) {
+            vsml_err("%s exists (%s): pass --force to replace it", path, option);
+            return -1;
+        }
     }
     char *slash = strrchr(dir, '/');
     if (slash)

@@ -18,7 +18,7 @@ typedef struct rollout_opts {
     const char *params, *out, *device, *dataset, *data_dir, *images, *labels, *kernel;
     uint64_t seed, data_seed;
     int steps, episodes, synth_dim, wg, chunk, spd, split;
-    bool validation, reference, cpu, test_split;
+    bool validation, reference, cpu, test_split, force;
     cli_model_opts model;
 } rollout_opts;
 
@@ -78,7 +78,7 @@ static int run(rollout_opts *o)
                             .synth_n = o->steps * o->episodes, .synth_dim = o->synth_dim,
                             .seed = o->data_seed};
     o->model.params_file = o->params;
-    if (o->out && cli_check_out_file(o->out, "--out") != 0)
+    if (o->out && cli_check_out_file(o->out, "--out", o->force, o->params, "--params") != 0)
         goto out;
     if (vsml_dataset_open(&req, &ds) != 0 || cli_model_config(&o->model, &ds, &cfg) != 0)
         goto out;
@@ -214,6 +214,7 @@ int cmd_rollout(int argc, char **argv)
         {"validation", OPT_FLAG, &o.validation, "enable the Khronos validation layer", 1, 0},
         {"reference", OPT_FLAG, &o.reference, "also run the CPU reference and compare", 1, 0},
         {"cpu", OPT_FLAG, &o.cpu, "run on the CPU reference only (no Vulkan)", 1, 0},
+        {"force", OPT_FLAG, &o.force, "replace an existing --out file", 1, 0},
         {"workgroup-size", OPT_INT, &o.wg, "override the workgroup size (32..1024)", 32, 1024},
         {"chunk", OPT_INT, &o.chunk, "at most this many episodes per dispatch", 1, 1 << 20},
         {"kernel", OPT_STR, &o.kernel, CLI_KERNEL_HELP, 1, 0},

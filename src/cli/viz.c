@@ -33,7 +33,7 @@ typedef struct viz_opts {
         *baseline;
     uint64_t seed, data_seed;
     int steps, synth_dim, speed;
-    bool validation, test_split;
+    bool validation, test_split, force;
     cli_model_opts model;
 } viz_opts;
 
@@ -524,7 +524,8 @@ static int run(viz_opts *o)
     }
     if (parse_size(o->size, &a.W, &a.H) != 0)
         return 2;
-    if (o->offscreen && cli_check_out_file(o->offscreen, "--offscreen") != 0)
+    if (o->offscreen && cli_check_out_file(o->offscreen, "--offscreen", o->force, o->params,
+                                            "--params") != 0)
         return 1;
     a.T = o->steps > 0 ? o->steps : o->offscreen ? OFFSCREEN_STEPS : WINDOW_STEPS;
     if (!strcmp(o->baseline, "sgd") || !strcmp(o->baseline, "adam")) {
@@ -619,6 +620,7 @@ int cmd_viz(int argc, char **argv)
         {"init", OPT_STR, &o.model.init, "initial states: random | zeros", 1, 0},
         {"device", OPT_STR, &o.device, "Vulkan device index or name substring", 1, 0},
         {"validation", OPT_FLAG, &o.validation, "enable the Khronos validation layer", 1, 0},
+        {"force", OPT_FLAG, &o.force, "replace an existing --offscreen file", 1, 0},
     };
     int r = args_parse(argc, argv, opts, (int)VSML_ARRAY_SIZE(opts), "vsml-vk viz [options]",
                        "Watch VSML learn online: output probabilities of the last 100 steps "
