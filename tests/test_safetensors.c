@@ -94,6 +94,21 @@ static void expect_reject_buf(const uint8_t *buf, size_t len, const char *label)
     if (rc != 0)
         fprintf(stderr, "  rejected %-28s %s\n", label, last_error);
     vsml_st_free(&st);
+    /* the same bytes as a file: vsml_st_read checks its parts before it
+     * reads the next, and must come to the same verdict */
+    char path[600];
+    snprintf(path, sizeof(path), "%s/bad.safetensors", tmpdir);
+    FILE *f = fopen(path, "wb");
+    CHECK(f && fwrite(buf, 1, len, f) == len && fclose(f) == 0, "%s: write %s", label, path);
+    memset(&st, 0xab, sizeof(st));
+    n_errors = 0;
+    last_error[0] = '\0';
+    CHECK(vsml_st_read(path, &st) != 0, "%s: accepted from a file", label);
+    CHECK(n_errors == 1 && strstr(last_error, "bad.safetensors") != NULL,
+          "%s: from a file, %d errors, last '%s'", label, n_errors, last_error);
+    CHECK(st_is_zero(&st), "%s: output not zeroed on failure (file)", label);
+    vsml_st_free(&st);
+    remove(path);
 }
 
 static void expect_reject(const char *json, const void *data, size_t dlen, const char *label)
@@ -592,6 +607,32 @@ static void test_misc(void)
     CHECK(vsml_st_read("/nonexistent/x.safetensors", &st) != 0 && n_errors == 1,
           "missing file");
     vsml_st_free(&st);
+    /* not regular files: a device that never ends, a directory */
+    n_errors = 0;
+    CHECK(vsml_st_read("/dev/zero", &st) != 0 && n_errors == 1 &&
+              strstr(last_error, "not a regular file"),
+          "/dev/zero: %d errors, '%s'", n_errors, last_error);
+    vsml_st_free(&st);
+    n_errors = 0;
+    CHECK(vsml_st_read(tmpdir, &st) != 0 && n_errors == 1, "a directory: %d errors", n_errors);
+    vsml_st_free(&st);
+    /* a 64 GiB sparse file whose header length is 2^40: refused from its
+     * first 8 bytes (reading it all first, as vsml_st_read once did, ends in
+     * "out of memory reading" on a machine without 64 GiB to spare) */
+    char path[600];
+    snprintf(path, sizeof(path), "%s/sparse.safetensors", tmpdir);
+    FILE *f = fopen(path, "wb");
+    uint8_t h40[8] = {0, 0, 0, 0, 0, 1, 0, 0};
+    int made = f && fwrite(h40, 1, 8, f) == 8 && ftruncate(fileno(f), 64ll << 30) == 0;
+    if (f)
+        fclose(f);
+    CHECK(made, "cannot make the sparse file %s", path);
+    n_errors = 0;
+    CHECK(vsml_st_read(path, &st) != 0 && n_errors == 1 &&
+              strstr(last_error, "exceeds file size 68719476736"),
+          "sparse file: %d errors, '%s'", n_errors, last_error);
+    vsml_st_free(&st);
+    remove(path);
 }
 
 int main(void)

@@ -9,12 +9,14 @@
  * The parser is an entry point for fuzzing: every read is bounds-checked
  * against the header length, nothing recurses on input depth, and every
  * integer is checked for overflow before use. */
+#include <errno.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "vsml/log.h"
 #include "vsml/safetensors.h"
@@ -721,22 +723,39 @@ static uint64_t load_le64(const uint8_t *b)
     return v;
 }
 
-static int parse_file(parser *p, const uint8_t *buf, size_t len)
+/* The 8-byte header length of a file of len bytes whose first 8 (if it
+ * has them) are b: its checks before the header is read. */
+static int check_hlen(parser *p, const uint8_t *b, uint64_t len, uint64_t *hlen)
 {
     if (len < 8)
-        return p_fail(p, "file is %zu bytes, too short for the 8-byte header length", len);
-    uint64_t hlen = load_le64(buf);
-    if (hlen > len - 8)
-        return p_fail(p, "header length %llu exceeds file size %zu", (unsigned long long)hlen,
-                      len);
-    if (hlen > ST_MAX_HEADER)
+        return p_fail(p, "file is %llu bytes, too short for the 8-byte header length",
+                      (unsigned long long)len);
+    *hlen = load_le64(b);
+    if (*hlen > len - 8)
+        return p_fail(p, "header length %llu exceeds file size %llu", (unsigned long long)*hlen,
+                      (unsigned long long)len);
+    if (*hlen > ST_MAX_HEADER)
         return p_fail(p, "header length %llu exceeds the limit of %llu bytes",
-                      (unsigned long long)hlen, ST_MAX_HEADER);
-    p->s = buf + 8;
+                      (unsigned long long)*hlen, ST_MAX_HEADER);
+    return 0;
+}
+
+/* The header (hlen bytes at head) of a file whose data section has
+ * data_len bytes: everything is checked before the data is read. */
+static int parse_head(parser *p, const uint8_t *head, uint64_t hlen, uint64_t data_len)
+{
+    p->s = head;
     p->n = (size_t)hlen;
-    uint64_t buf_len = len - 8 - hlen;
-    if (parse_header(p) != 0 || check_names(p) != 0 || check_sizes(p, buf_len) != 0 ||
-        check_layout(p, buf_len) != 0)
+    if (parse_header(p) != 0 || check_names(p) != 0 || check_sizes(p, data_len) != 0 ||
+        check_layout(p, data_len) != 0)
+        return -1;
+    return 0;
+}
+
+static int parse_file(parser *p, const uint8_t *buf, size_t len)
+{
+    uint64_t hlen = 0;
+    if (check_hlen(p, buf, len, &hlen) != 0 || parse_head(p, buf + 8, hlen, len - 8 - hlen) != 0)
         return -1;
     return copy_data(p, buf + 8 + hlen);
 }
@@ -759,15 +778,75 @@ int vsml_st_parse(const uint8_t *buf, size_t len, const char *what, vsml_st *out
     return 0;
 }
 
+/* Reads n bytes of f into a new buffer at *b (NULL for n = 0). */
+static int read_part(FILE *f, const char *path, uint64_t n, uint8_t **b)
+{
+    *b = NULL;
+    if (n == 0)
+        return 0;
+    if (n > SIZE_MAX / 2 || !(*b = malloc((size_t)n))) {
+        vsml_err("out of memory reading %s (%llu bytes)", path, (unsigned long long)n);
+        return -1;
+    }
+    if (fread(*b, 1, (size_t)n, f) != n) {
+        vsml_err("cannot read %s: %s", path, ferror(f) ? strerror(errno) : "it changed while read");
+        free(*b);
+        *b = NULL;
+        return -1;
+    }
+    return 0;
+}
+
+/* The file in three parts, each checked before the next is read: the
+ * header length against the file's size, the header against the size of
+ * the data section, then the data. A file that is not what it says it is
+ * (a huge header length, a device such as /dev/zero) is refused without
+ * reading it all. */
 int vsml_st_read(const char *path, vsml_st *out)
 {
-    uint8_t *buf;
-    size_t len;
     memset(out, 0, sizeof(*out));
-    if (vsml_read_file(path, SIZE_MAX / 2, &buf, &len) != 0)
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        vsml_err("cannot open %s: %s", path, strerror(errno));
         return -1;
-    int rc = vsml_st_parse(buf, len, path, out);
-    free(buf);
+    }
+    struct stat sb;
+    if (fstat(fileno(f), &sb) != 0 || !S_ISREG(sb.st_mode)) {
+        vsml_err("%s: not a regular file", path);
+        fclose(f);
+        return -1;
+    }
+    parser p;
+    memset(&p, 0, sizeof(p));
+    uint64_t len = (uint64_t)sb.st_size, hlen = 0;
+    uint8_t b8[8] = {0}, *head = NULL, *data = NULL;
+    int rc = -1;
+    if (len >= 8 && fread(b8, 1, 8, f) != 8) {
+        vsml_err("cannot read %s: %s", path, strerror(errno));
+        goto done;
+    }
+    if (check_hlen(&p, b8, len, &hlen) != 0)
+        goto bad;
+    if (read_part(f, path, hlen, &head) != 0)
+        goto done;
+    if (parse_head(&p, head, hlen, len - 8 - hlen) != 0)
+        goto bad;
+    if (read_part(f, path, len - 8 - hlen, &data) != 0)
+        goto done;
+    if (copy_data(&p, data) != 0)
+        goto bad;
+    *out = p.st;
+    memset(&p.st, 0, sizeof(p.st));
+    rc = 0;
+    goto done;
+bad:
+    vsml_err("%s: %s", path, p.err);
+done:
+    vsml_st_free(&p.st);
+    free(p.spans);
+    free(head);
+    free(data);
+    fclose(f);
     return rc;
 }
 
