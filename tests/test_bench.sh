@@ -109,6 +109,18 @@ for args in "--pop 0" "--pop 4,x" "--only rollouts" "--compare $tmp/none.json" "
         cat "$tmp/e.out"; fail "bench $args: not exactly one error line"
     fi
 done
+# the largest --pop (2^20 members: 10 GB of parameters on the host) is
+# refused by the device's limits before the host's inputs are made (it once
+# filled them for minutes first)
+if "$exe" bench --quick --no-peak --reps 1 --only rollout --pop 1048576 \
+        --json "$tmp/big.json" > "$tmp/e.out" 2>&1; then
+    fail "bench --pop 1048576 succeeded"
+elif [ "$(grep -c 'error' "$tmp/e.out")" -ne 1 ] || [ -e "$tmp/big.json" ] ||
+     ! grep -q "needs .* MiB\|needs .* GiB" "$tmp/e.out"; then
+    cat "$tmp/e.out"; fail "bench --pop 1048576: not one error naming the size, or JSON written"
+else
+    ok "bench --pop 1048576: $(grep error "$tmp/e.out")"
+fi
 # a refused kernel stops the bench before the peak microbenchmark
 if "$exe" bench --kernel cpu --state-fp16 --only rollout > "$tmp/e.out" 2>&1; then
     fail "bench --kernel cpu --state-fp16 succeeded"

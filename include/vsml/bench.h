@@ -121,6 +121,12 @@ typedef struct vsml_bench_rollout_spec {
  * (1e-2). */
 #define VSML_BENCH_TOL_F16 2e-3
 
+/* The host memory a rollout workload of P members x E episodes x T steps
+ * of cfg takes (its inputs, the population's parameters and its logits)
+ * against the machine's: one error naming the workload and -1 if it cannot
+ * fit, before anything is allocated. */
+int vsml_bench_rollout_check(const vsml_model_config *cfg, const char *name, int P, int E, int T);
+
 /* Runs a rollout workload: the check slice against the CPU reference (a
  * failure is an error), then reps timed runs. The environment variable
  * VSML_BENCH_INJECT_ERROR=1 perturbs one device logit before the check (for

@@ -4,6 +4,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "vsml/bench.h"
 #include "vsml/log.h"
@@ -74,6 +75,23 @@ static void wl_free(wl_data *w)
     free(w->ep_stream);
     free(w->ep_init);
     memset(w, 0, sizeof(*w));
+}
+
+int vsml_bench_rollout_check(const vsml_model_config *cfg, const char *name, int P, int E, int T)
+{
+    double R = (double)P * E, rt = R * T, n_ex = rt < 4096 ? rt : 4096;
+    double C = cfg->sizes[cfg->n_layers];
+    double need = 4.0 * ((double)P * (double)vsml_param_count(cfg) + n_ex * cfg->sizes[0] +
+                         2 * rt + 2 * R + rt * C);
+    long pages = sysconf(_SC_PHYS_PAGES), psize = sysconf(_SC_PAGESIZE);
+    double have = pages > 0 && psize > 0 ? (double)pages * psize : 0;
+    if (have > 0 && need > 0.75 * have) {
+        vsml_err("workload %s (%.0f episodes x %d steps) needs %.1f GiB of host memory for its "
+                 "parameters, data and logits; this machine has %.1f GiB: use a smaller --pop",
+                 name, R, T, need / 1073741824.0, have / 1073741824.0);
+        return -1;
+    }
+    return 0;
 }
 
 /* Examples N(0, 1), labels uniform (spec section 7's Random dataset); episode
@@ -270,22 +288,31 @@ int vsml_bench_rollout(vsml_engine *eng, const vsml_bench_rollout_spec *spec,
         vsml_err("workload %s: the peer does not implement backward_pass", spec->name);
         return -1;
     }
+    /* the device's limits first (the population), then the host's inputs:
+     * an absurd size is an error before anything large is made */
     wl_data w;
-    if (wl_make(&w, cfg, spec->P, spec->E, spec->T, spec->seed) != 0)
+    memset(&w, 0, sizeof(w));
+    vsml_pop *pop = NULL;
+    long long rt = (long long)spec->P * spec->E * spec->T;
+    vsml_pop_shape shape = {.P = spec->P, .E = spec->E, .T = spec->T,
+                            .n_examples = (int)(rt < 4096 ? rt : 4096),
+                            .n_streams = spec->P * spec->E, .outputs = VSML_POP_LOGITS};
+    if (vsml_bench_rollout_check(cfg, spec->name, spec->P, spec->E, spec->T) != 0 ||
+        vsml_pop_create(eng, cfg, &shape, &pop) != 0)
         return -1;
+    if (wl_make(&w, cfg, spec->P, spec->E, spec->T, spec->seed) != 0) {
+        vsml_pop_destroy(&pop);
+        return -1;
+    }
     int rc = -1, Tc = spec->check_steps;
     size_t C = (size_t)w.C;
-    float *logits = NULL;
-    vsml_pop *pop = NULL;
-    vsml_pop_shape shape = {.P = w.P, .E = w.E, .T = w.T, .n_examples = w.n_ex,
-                            .n_streams = w.R, .outputs = VSML_POP_LOGITS};
-    logits = malloc(sizeof(float) * (size_t)w.R * w.T * C);
+    float *logits = malloc(sizeof(float) * (size_t)w.R * w.T * C);
     if (!logits) {
         vsml_err("out of memory for the logits of workload %s", spec->name);
         goto out;
     }
-    if (vsml_pop_create(eng, cfg, &shape, &pop) || vsml_pop_set_params(pop, w.params) ||
-        vsml_pop_set_data(pop, w.x) || vsml_pop_set_episodes(pop, w.stream, w.ep_stream, w.ep_init))
+    if (vsml_pop_set_params(pop, w.params) || vsml_pop_set_data(pop, w.x) ||
+        vsml_pop_set_episodes(pop, w.stream, w.ep_stream, w.ep_init))
         goto out;
     res->have_plan = true;
     vsml_pop_plan(pop, &res->plan);

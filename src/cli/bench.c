@@ -162,6 +162,17 @@ static int run(bench_opts *o, const char *command)
         goto out;
     if (vsml_kernel_check_state((enum vsml_kernel)kern, o->state_fp16) != 0)
         goto out; /* before the peak, not after it */
+    /* the sizes given (the defaults depend on the device: checked as they
+     * run): a population that cannot fit is an error now, not after the
+     * peak and the other workloads */
+    for (int i = 0; i < n_pop && o->pops && wanted(o, "rollout"); i++) {
+        vsml_model_config mc;
+        char name[VSML_BENCH_NAME];
+        snprintf(name, sizeof(name), "rollout-P%d", P[i]);
+        if (model_cfg(o->layers, o->micro_ticks, o->state_fp16, &mc) != 0 ||
+            vsml_bench_rollout_check(&mc, name, P[i], 1, o->steps ? o->steps : 50) != 0)
+            goto out;
+    }
     vsml_bench_report rep = {.git_rev = VSML_GIT_REV, .version = VSML_VERSION,
                              .command = command};
     char date[32];
