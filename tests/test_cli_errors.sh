@@ -30,6 +30,15 @@ expect_error "unknown option" "$exe" rollout $small --frobnicate
 expect_error "not a number" "$exe" rollout $small --steps many
 expect_error "unknown dataset" "$exe" rollout --dataset nosuchset --steps 3
 expect_error "unknown command" "$exe" frobnicate
+expect_error "devices junk" "$exe" devices junk
+expect_error "version --x" "$exe" version --x
+for c in devices version; do
+    if "$exe" $c --help >"$tmp/out" 2>&1 && grep -q "^usage: vsml-vk $c" "$tmp/out"; then
+        echo "ok: $c --help"; pass=$((pass + 1))
+    else
+        fail "$c --help"; cat "$tmp/out"
+    fi
+done
 expect_error "missing IDX files" "$exe" rollout --dataset idx --images "$tmp/a" --labels "$tmp/b" --steps 3
 expect_error "out directory missing" "$exe" rollout $small --out "$tmp/no/such/dir/x.safetensors"
 expect_error "out is a directory" "$exe" rollout $small --out "$tmp"

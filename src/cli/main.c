@@ -1,6 +1,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "cli/args.h"
 #include "cli/cli.h"
 #include "vk/vk.h"
 #include "vsml/log.h"
@@ -50,11 +51,21 @@ int main(int argc, char **argv)
         return 0;
     }
     if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) {
+        int r = args_parse(argc - 2, argv + 2, NULL, 0, "vsml-vk version",
+                           "Print the version and the git revision of the build.");
+        if (r != 0)
+            return r > 0 ? 0 : 2;
         printf("vsml-vk %s (git %s)\n", VSML_VERSION, VSML_GIT_REV);
         return 0;
     }
-    if (!strcmp(cmd, "devices"))
+    if (!strcmp(cmd, "devices")) {
+        int r = args_parse(argc - 2, argv + 2, NULL, 0, "vsml-vk devices",
+                           "List the Vulkan devices: index, name, type and Vulkan version (the "
+                           "index or a name substring is what --device and VSML_DEVICE take).");
+        if (r != 0)
+            return r > 0 ? 0 : 2;
         return vk_list_devices(stdout) > 0 ? 0 : 1;
+    }
     if (!strcmp(cmd, "rollout"))
         return cmd_rollout(argc - 2, argv + 2);
     if (!strcmp(cmd, "train"))
