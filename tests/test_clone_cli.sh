@@ -83,6 +83,10 @@ expect_error "batch not a multiple of group" "$exe" clone --batch 10 --group 4 -
 expect_error "--init-params of another N" "$exe" clone --state-size 16 --init-params "$p" \
     --out "$tmp/x.safetensors"
 expect_error "unknown option" "$exe" clone --no-such-option
+# the diagnostics of eval --cpu want a cloned file and the errors they follow
+expect_error "eval --ideal on the default learner" "$exe" eval --cpu --ideal --steps 3 --seeds 1
+expect_error "eval --gt-errors without --backward-pass" "$exe" eval --cpu --gt-errors \
+    --params "$p" --steps 3 --seeds 1
 [ -e "$tmp/x.safetensors" ] && { echo "FAIL: a failed clone wrote a file"; fails=$((fails + 1)); }
 
 echo "$fails failure(s)"

@@ -12,10 +12,13 @@
 #include "vsml/safetensors.h"
 
 static int n_errors;
+static char last_error[1024];
 static void count_errors(void *u, enum vsml_log_level lv, const char *msg)
 {
-    if (lv == VSML_LOG_ERROR)
+    if (lv == VSML_LOG_ERROR) {
         n_errors++;
+        snprintf(last_error, sizeof(last_error), "%s", msg);
+    }
 }
 
 static void write_bytes(const char *path, const void *d, size_t n)
@@ -212,6 +215,13 @@ int main(void)
                        .data = a, .nbytes = 32 * 63 * 4};
     CHECK(vsml_st_write(bad_path, &one, 1, NULL, 0) == 0, "write");
     expect_load_fail(bad_path, &cfg, "wrong shape");
+    CHECK(strstr(last_error, "not F32 of shape [32,63]") != NULL, "wrong shape: '%s'", last_error);
+    /* metadata that is not a size is reported as it is written */
+    vsml_st_meta m8 = {.key = "M", .value = "-8"};
+    CHECK(vsml_st_write(bad_path, &one, 1, &m8, 1) == 0, "write");
+    expect_load_fail(bad_path, &cfg, "M = -8");
+    CHECK(strstr(last_error, "metadata M = '-8' is not a size") != NULL, "M = -8: '%s'",
+          last_error);
     a[7] = NAN;
     CHECK(vsml_params_save(bad_path, &cfg, a, 0, NULL) == 0, "save nan");
     expect_load_fail(bad_path, &cfg, "NaN parameter");

@@ -113,7 +113,7 @@ int args_parse(int argc, char **argv, const opt *opts, int n_opts, const char *u
     return 0;
 }
 
-int args_sizes(const char *s, int *sizes, int max)
+int args_sizes(const char *option, const char *s, int *sizes, int max)
 {
     int n = 0;
     const char *p = s;
@@ -122,11 +122,11 @@ int args_sizes(const char *s, int *sizes, int max)
         errno = 0;
         long v = strtol(p, &end, 10);
         if (end == p || errno || v < 0 || v > (1 << 24)) {
-            vsml_err("layer sizes must look like 784,10 (got '%s')", s);
+            vsml_err("%s: layer sizes must look like 784,10 (got '%s')", option, s);
             return -1;
         }
         if (n == max) {
-            vsml_err("at most %d layer sizes are supported (got '%s')", max, s);
+            vsml_err("%s: at most %d layer sizes are supported (got '%s')", option, max, s);
             return -1;
         }
         sizes[n++] = (int)v;
@@ -134,12 +134,12 @@ int args_sizes(const char *s, int *sizes, int max)
         if (*p == ',' || *p == 'x')
             p++;
         else if (*p) {
-            vsml_err("layer sizes must look like 784,10 (got '%s')", s);
+            vsml_err("%s: layer sizes must look like 784,10 (got '%s')", option, s);
             return -1;
         }
     }
     if (n < 2) {
-        vsml_err("need at least an input and an output size (got '%s')", s);
+        vsml_err("%s: need at least an input and an output size (got '%s')", option, s);
         return -1;
     }
     return n;

@@ -21,7 +21,8 @@ typedef struct opt {
 int args_parse(int argc, char **argv, const opt *opts, int n_opts, const char *usage,
                const char *description);
 
-/* Parses "784,100,10" into sizes; returns the count or -1. */
-int args_sizes(const char *s, int *sizes, int max);
+/* Parses "784,100,10" (the value of option, which errors name) into sizes;
+ * returns the count or -1. */
+int args_sizes(const char *option, const char *s, int *sizes, int max);
 
 #endif

@@ -78,10 +78,11 @@ static int check_only(const char *only)
     return 0;
 }
 
-static int model_cfg(const char *layers, int ticks, bool state_f16, vsml_model_config *cfg)
+static int model_cfg(const char *option, const char *layers, int ticks, bool state_f16,
+                     vsml_model_config *cfg)
 {
     int sizes[VSML_MAX_LAYERS + 2];
-    int n = args_sizes(layers, sizes, VSML_MAX_LAYERS + 1);
+    int n = args_sizes(option, layers, sizes, VSML_MAX_LAYERS + 1);
     if (n < 0)
         return -1;
     vsml_model_opts mo = {.micro_ticks = ticks, .init = "zeros", .loss = "mean",
@@ -169,7 +170,7 @@ static int run(bench_opts *o, const char *command)
         vsml_model_config mc;
         char name[VSML_BENCH_NAME];
         snprintf(name, sizeof(name), "rollout-P%d", P[i]);
-        if (model_cfg(o->layers, o->micro_ticks, o->state_fp16, &mc) != 0 ||
+        if (model_cfg("--layers", o->layers, o->micro_ticks, o->state_fp16, &mc) != 0 ||
             vsml_bench_rollout_check(&mc, name, P[i], 1, o->steps ? o->steps : 50) != 0)
             goto out;
     }
@@ -212,7 +213,7 @@ static int run(bench_opts *o, const char *command)
     if (n_pop < 0)
         goto out;
     struct {
-        const char *name, *layers;
+        const char *name, *layers, *option;
         int P;
     } rl[MAX_POPS + 1];
     char names[MAX_POPS + 1][VSML_BENCH_NAME];
@@ -221,19 +222,21 @@ static int run(bench_opts *o, const char *command)
         snprintf(names[n_rl], VSML_BENCH_NAME, "rollout-P%d", P[i]);
         rl[n_rl].name = names[n_rl];
         rl[n_rl].layers = o->layers;
+        rl[n_rl].option = "--layers";
         rl[n_rl++].P = P[i];
     }
     if (wanted(o, "deep")) {
         snprintf(names[n_rl], VSML_BENCH_NAME, "deep-P%d", deep_pop);
         rl[n_rl].name = names[n_rl];
         rl[n_rl].layers = deep;
+        rl[n_rl].option = "--deep";
         rl[n_rl++].P = deep_pop;
     }
     for (int i = 0; i < n_rl; i++) {
         vsml_bench_rollout_spec sp = {.name = rl[i].name, .P = rl[i].P, .E = 1, .T = T,
                                       .reps = o->reps, .seed = 1000 + (uint64_t)i,
                                       .check_steps = o->check_steps < T ? o->check_steps : T};
-        if (model_cfg(rl[i].layers, o->micro_ticks, o->state_fp16, &sp.cfg) != 0)
+        if (model_cfg(rl[i].option, rl[i].layers, o->micro_ticks, o->state_fp16, &sp.cfg) != 0)
             goto out;
         char wfile[1100];
         float *dev_logits = NULL;

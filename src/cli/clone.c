@@ -282,7 +282,7 @@ int cmd_clone(int argc, char **argv)
             return 2;
         }
     }
-    if (d.layers && (d.n = args_sizes(d.layers, d.sizes, VSML_MAX_LAYERS + 1)) < 0)
+    if (d.layers && (d.n = args_sizes("--deep-layers", d.layers, d.sizes, VSML_MAX_LAYERS + 1)) < 0)
         return 2;
     if (d.layers && (d.n < 3 || d.n - 1 != c.n_layer_gains)) {
         vsml_err("--deep-layers needs at least 2 layers and --layer-gains with one gain per layer");

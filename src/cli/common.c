@@ -18,7 +18,7 @@ int cli_model_config(const cli_model_opts *o, const vsml_dataset *ds, vsml_model
     int sizes[VSML_MAX_LAYERS + 2];
     int n;
     if (o->layers) {
-        n = args_sizes(o->layers, sizes, VSML_MAX_LAYERS + 1);
+        n = args_sizes("--layers", o->layers, sizes, VSML_MAX_LAYERS + 1);
         if (n < 0)
             return -1;
     } else {

@@ -546,6 +546,15 @@ int cmd_eval(int argc, char **argv)
         vsml_err("--probe, --gt-errors and --ideal need --cpu");
         r = -1;
     }
+    /* (given, not the default learner, which no clone wrote) */
+    if (r == 0 && !o.params && (o.probe || o.gt_errors || o.ideal)) {
+        vsml_err("--probe, --gt-errors and --ideal need --params (a file from vsml-vk clone)");
+        r = -1;
+    }
+    if (r == 0 && !o.model.backward_pass && (o.probe || o.gt_errors)) {
+        vsml_err("--probe and --gt-errors need --backward-pass (the errors they follow)");
+        r = -1;
+    }
     if (r == 0 && o.cpu && o.model.state_fp16) {
         vsml_err("--state-fp16 is the device's: eval --cpu keeps a 32-bit state");
         r = -1;

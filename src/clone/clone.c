@@ -120,9 +120,12 @@ int vsml_clone_opts_check(const vsml_clone_opts *o)
              !(o->lr_bias >= 0) || !(o->gain > 0) || !(o->init_gain >= 0) ||
              !(o->w_std >= 0) || !(o->state_weight >= 0) || !(o->bwd_weight >= 0))
         bad = "scale, lr_target and x_std must be > 0; clip, w_std and weights >= 0";
-    else if (o->steps < 0 || o->batch < 1 || o->group < 1 || o->batch % o->group ||
-             o->buffer < o->batch)
-        bad = "steps >= 0, batch >= 1 a multiple of group, buffer >= batch";
+    else if (o->steps < 0)
+        bad = "steps must be >= 0";
+    else if (o->batch < 1 || o->group < 1 || o->batch % o->group)
+        bad = "batch must be a multiple of group (both >= 1)";
+    else if (o->buffer < o->batch)
+        bad = "buffer must be >= batch";
     else if (o->n_layer_gains < 0 || o->n_layer_gains > VSML_CLONE_MAX_LAYERS)
         bad = "at most 8 layer gains";
     else if (!(o->fresh >= 0 && o->fresh <= 1) || !(o->stale >= 0 && o->stale <= 1) ||

@@ -251,6 +251,14 @@ int vsml_params_from_st(const vsml_st *stp, const char *path, const vsml_model_c
     int fn = meta_int(&st, "N", VSML_N_DEFAULT), fm = meta_int(&st, "M", VSML_M);
     int fb = meta_int(&st, "blocks", -2);
     float *p = NULL;
+    const char *keys[] = {"N", "M", "blocks"};
+    int vals[] = {fn, fm, fb};
+    for (int i = 0; i < 3; i++)
+        if (vals[i] == -1) {
+            vsml_err("%s: metadata %s = '%s' is not a size", path, keys[i],
+                     vsml_st_get_meta(&st, keys[i]));
+            goto fail;
+        }
     struct part parts[N_PARTS];
     parts_of(N, parts);
     size_t block = vsml_param_count(cfg) / (size_t)nb;
@@ -290,9 +298,13 @@ int vsml_params_from_st(const vsml_st *stp, const char *path, const vsml_model_c
                       (cols ? (t->ndim == 2 && t->shape[0] == rows && t->shape[1] == cols)
                             : (t->ndim == 1 && t->shape[0] == rows));
             if (!ok) {
-                vsml_err("%s: tensor '%s' must be F32 of shape [%d%s%.0d], not %s with %d dims",
+                char shape[96] = "";
+                for (int d = 0, n = 0; d < t->ndim && n < (int)sizeof(shape) - 24; d++)
+                    n += snprintf(shape + n, sizeof(shape) - (size_t)n, "%s%lld", d ? "," : "",
+                                  (long long)t->shape[d]);
+                vsml_err("%s: tensor '%s' must be F32 of shape [%d%s%.0d], not %s of shape [%s]",
                          path, name, (int)rows, cols ? "," : "", (int)cols,
-                         vsml_dtype_name(t->dtype), t->ndim);
+                         vsml_dtype_name(t->dtype), shape);
                 goto fail;
             }
             memcpy(p + (size_t)blk * block + parts[i].off, t->data, t->nbytes);
