@@ -1,10 +1,12 @@
 #!/bin/sh
 # Device and numeric failures of vsml-vk train, real and injected
-# (VSML_FAULT, src/vk/vk.c and src/es/trainer.c): each ends with exactly one
-# "vsml-vk: error:" line and a non-zero exit (no crash, no hang), a run
-# directory appears only once the device works, and a run that fails
-# mid-way keeps loadable checkpoints. Non-finite fitness is skipped or stops
-# as configured, reported with the step and the pair.
+# (VSML_FAULT, src/vk/vk.c and src/es/trainer.c), and bad run directories
+# (a changed key on --resume, torn checkpoints, a file in the way, eval
+# tables beyond the host): each ends with exactly one "vsml-vk: error:"
+# line and a non-zero exit (no crash, no hang), a run directory appears only
+# once the device works, and a run that fails mid-way keeps loadable
+# checkpoints. Non-finite fitness is skipped or stops as configured,
+# reported with the step and the pair.
 # Usage: test_faults.sh VSML_VK
 exe="$1"
 tmp=$(mktemp -d)
@@ -74,6 +76,68 @@ fi
 expect_fail "NaN fitness, on_nonfinite = stop" "step 0: non-finite fitness in 1 pair(s), first pair 3; stopping" \
     env VSML_FAULT=nan@3 "$exe" train --config "$tmp/tiny.cfg" --set on_nonfinite=stop \
     --run "$tmp/nanstop" --steps 3
+
+# --resume with a key that changes the trajectory: one error naming the key
+# and both values; the run directory stays as it was. Keys outside the
+# configuration hash (steps, eval_every, bookkeeping) may change.
+"$exe" train --config "$tmp/tiny.cfg" --run "$tmp/cfg" --steps 2 --set T=5 > /dev/null 2>&1 ||
+    fail "a run with T = 5"
+cp "$tmp/cfg/config.cfg" "$tmp/cfg.before"
+expect_fail "T changed on --resume" "resume .*cfg: T cannot change (the run has T = 5; now T = 6)" \
+    "$exe" train --resume "$tmp/cfg" --steps 3 --set T=6
+cmp -s "$tmp/cfg/config.cfg" "$tmp/cfg.before" && [ -e "$tmp/cfg/ckpt-2.safetensors" ] &&
+    ok "T changed on --resume: the run directory is unchanged" ||
+    fail "T changed on --resume: the run directory changed"
+cp -r "$tmp/cfg" "$tmp/cfg2"
+"$exe" train --resume "$tmp/cfg2" --steps 3 --set eval_every=1 --set keep_checkpoints=4 \
+    > "$tmp/out" 2>&1 && grep -q "from step 2 " "$tmp/out" &&
+    ok "eval_every and keep_checkpoints change on --resume" ||
+    { fail "eval_every and keep_checkpoints on --resume"; cat "$tmp/out"; }
+
+# corrupt checkpoints on --resume: a warning for each one skipped (file and
+# why), no error while an older one loads, one error when none does
+cp -r "$tmp/cfg" "$tmp/torn"
+truncate -s 100 "$tmp/torn/ckpt-2.safetensors"
+"$exe" train --resume "$tmp/torn" --steps 3 > "$tmp/out" 2> "$tmp/err"
+rc=$?
+if [ $rc -eq 0 ] && [ "$(grep -c '^vsml-vk: error:' "$tmp/err")" -eq 0 ] &&
+   grep -q '^vsml-vk: warning: skipping checkpoint .*torn/ckpt-2.safetensors: header length' "$tmp/err" &&
+   grep -q "from step 1 " "$tmp/out"; then
+    ok "a torn newest checkpoint: $(cat "$tmp/err"); resumes from step 1"
+else
+    fail "a torn newest checkpoint (exit $rc)"; cat "$tmp/out" "$tmp/err"
+fi
+cp -r "$tmp/cfg" "$tmp/torn2"
+for f in "$tmp"/torn2/ckpt-*.safetensors; do truncate -s 100 "$f"; done
+expect_fail "every checkpoint torn" "no loadable checkpoint in .*torn2 (2 " \
+    "$exe" train --resume "$tmp/torn2" --steps 3
+[ "$(grep -c '^vsml-vk: warning: skipping checkpoint .*: header length' "$tmp/err")" -eq 2 ] &&
+    ok "every checkpoint torn: a warning for each" || { fail "every checkpoint torn: warnings"; cat "$tmp/err"; }
+
+# held-out episodes too large for the host: rejected before any allocation,
+# naming eval_episodes and eval_steps (and the bytes when they can be indexed)
+expect_fail "eval episodes beyond the task data" \
+    "held-out episodes (eval_episodes = 1048576 x eval_steps = 1000000) have" \
+    "$exe" train --config "$tmp/tiny.cfg" --run "$tmp/bigeval" --steps 1 \
+    --set eval_episodes=1048576 --set eval_steps=1000000
+absent "$tmp/bigeval" "eval episodes beyond the task data"
+expect_fail "eval episodes beyond the host memory" \
+    "eval_episodes = 1048576 x eval_steps = 2047 x input_dim = 1024) need .* TiB of host memory" \
+    "$exe" train --config "$tmp/tiny.cfg" --run "$tmp/bigeval" --steps 1 --set layers=1024,2 \
+    --set input_dim=1024 --set eval_episodes=1048576 --set eval_steps=2047
+absent "$tmp/bigeval" "eval episodes beyond the host memory"
+
+# a regular file where the run directory should be: one error, for --run,
+# --resume and --force alike, and the file stays
+echo "not a run" > "$tmp/afile"
+expect_fail "--run names a file" "afile exists and is not a directory" \
+    "$exe" train --config "$tmp/tiny.cfg" --run "$tmp/afile" --steps 1
+expect_fail "--resume names a file" "afile exists and is not a directory" \
+    "$exe" train --resume "$tmp/afile" --steps 1
+expect_fail "--force names a file" "afile exists and is not a directory" \
+    "$exe" train --config "$tmp/tiny.cfg" --run "$tmp/afile" --force --steps 1
+[ "$(cat "$tmp/afile")" = "not a run" ] && ok "--force left the file alone" ||
+    fail "--force changed $tmp/afile"
 
 # a device at the spec's minimum texel buffer size (65536): the serial and
 # cpu kernels read through texel views, so a forced kernel that does not fit

@@ -72,6 +72,12 @@ int vsml_train_config_validate(const vsml_train_config *c, char *errs, size_t er
 char *vsml_train_config_format(const vsml_train_config *c);
 /* Hash of every key that changes the trajectory (not steps, eval or bookkeeping). */
 uint64_t vsml_train_config_hash(const vsml_train_config *c);
+/* How `now` differs from the configuration `was` of a run being resumed in
+ * the keys that change the trajectory (those of the hash): returns how many
+ * differ and, when any, writes one sentence naming them, both values and
+ * the keys that may change to msg. */
+int vsml_train_config_resume_diff(const vsml_train_config *was, const vsml_train_config *now,
+                                  char *msg, size_t size);
 /* The model configuration the training config describes (after validate). */
 int vsml_train_model_config(const vsml_train_config *c, vsml_model_config *cfg);
 

@@ -23,6 +23,10 @@ void vsml_log_set_level(enum vsml_log_level level);
 enum vsml_log_level vsml_log_get_level(void);
 /* NULL restores the default (stderr, prefixed "vsml-vk: error: " etc.). */
 void vsml_log_set_callback(vsml_log_fn fn, void *user);
+/* While buf is set, errors are not reported: the first one is kept in buf
+ * (size bytes) for a caller that tries alternatives and decides itself
+ * what to report (NULL ends it). */
+void vsml_log_capture_errors(char *buf, size_t size);
 
 #if defined(__GNUC__)
 #define VSML_PRINTF(a, b) __attribute__((format(printf, a, b)))

@@ -143,16 +143,39 @@ static int parse_file(vsml_train_config *c, const char *path, char *errs)
     return 0;
 }
 
+/* A path that exists but is no directory cannot be a run directory (and
+ * --force leaves such a file alone). */
+static int not_a_dir(const char *dir)
+{
+    struct stat st;
+    if (stat(dir, &st) == 0 && !S_ISDIR(st.st_mode)) {
+        vsml_err("%s exists and is not a directory", dir);
+        return -1;
+    }
+    return 0;
+}
+
 /* Base (built-in or the resumed run's), --config, --set, --steps; every
- * problem is reported in one message before anything is created. */
+ * problem is reported in one message before anything is created. On
+ * --resume only the keys outside the configuration hash (steps, eval_every,
+ * bookkeeping) may differ from the run's config.cfg. */
 static int resolve_config(const train_opts *o, vsml_train_config *c)
 {
     char errs[ERRS_SIZE] = "", base_path[4096];
+    vsml_train_config was;
     vsml_train_config_default(c);
     if (o->resume) {
+        struct stat st;
+        if (not_a_dir(o->resume) != 0)
+            return -1;
+        if (stat(o->resume, &st) != 0) {
+            vsml_err("cannot resume %s: %s", o->resume, strerror(errno));
+            return -1;
+        }
         snprintf(base_path, sizeof(base_path), "%s/config.cfg", o->resume);
         if (parse_file(c, base_path, errs) != 0)
             return -1;
+        was = *c;
     } else {
         vsml_train_config_parse(c, default_cfg, "built-in default", errs, ERRS_SIZE);
     }
@@ -169,6 +192,10 @@ static int resolve_config(const train_opts *o, vsml_train_config *c)
     vsml_train_config_validate(c, errs, ERRS_SIZE);
     if (*errs) {
         vsml_err("invalid configuration:\n  %s", errs);
+        return -1;
+    }
+    if (o->resume && vsml_train_config_resume_diff(&was, c, errs, ERRS_SIZE) > 0) {
+        vsml_err("--resume %s: %s", o->resume, errs);
         return -1;
     }
     return 0;
@@ -254,6 +281,8 @@ static void prune_ckpts(const char *dir, int keep)
  * the old checkpoints and metrics). */
 static int check_dir(const train_opts *o, const char *dir)
 {
+    if (not_a_dir(dir) != 0)
+        return -1;
     if (!o->resume && path_exists(dir) && !o->force) {
         vsml_err("run directory %s already exists; use --resume %s to continue it or "
                  "--force to start over in it", dir, dir);
@@ -350,7 +379,7 @@ static int copy_tensor(const vsml_st *st, const char *path, const char *name, fl
 {
     const vsml_tensor *t = vsml_st_find(st, name);
     if (!t || t->dtype != VSML_F32 || t->nbytes != n * 4) {
-        vsml_err("checkpoint %s: tensor %s is missing or not F32[%zu]", path, name, n);
+        vsml_err("%s: tensor %s is missing or not F32[%zu]", path, name, n);
         return -1;
     }
     memcpy(dst, t->data, n * 4);
@@ -370,11 +399,10 @@ static int load_ckpt(run_state *s, const char *path)
     snprintf(want, sizeof(want), "%016" PRIx64, vsml_train_config_hash(s->c));
     size_t n = vsml_trainer_param_count(s->tr);
     if (!fmt || strcmp(fmt, CKPT_FORMAT) || !step || !hash || !best)
-        vsml_err("%s is not a vsml-vk training checkpoint", path);
+        vsml_err("%s: not a vsml-vk training checkpoint", path);
     else if (strcmp(hash, want))
-        vsml_err("checkpoint %s was written with another configuration (hash %s, now %s); "
-                 "only steps, eval_every and bookkeeping keys may change on --resume",
-                 path, hash, want);
+        vsml_err("%s: written with another configuration (hash %s; the run's config.cfg "
+                 "now hashes to %s)", path, hash, want);
     else if (!copy_tensor(&st, path, "theta", vsml_trainer_theta(s->tr), n) &&
              !copy_tensor(&st, path, "adam_m", vsml_trainer_adam_m(s->tr), n) &&
              !copy_tensor(&st, path, "adam_v", vsml_trainer_adam_v(s->tr), n)) {
@@ -383,8 +411,8 @@ static int load_ckpt(run_state *s, const char *path)
         double st_best = strtod(best, &e2);
         if (!*step || *e1 || st_step < 0 || st_step > VSML_METRICS_MAX_STEP || !*best || *e2 ||
             !(st_best >= -1 && st_best <= 1))
-            vsml_err("checkpoint %s: step '%s' or best_accuracy '%s' is out of range", path,
-                     step, best);
+            vsml_err("%s: step '%s' or best_accuracy '%s' is out of range", path, step,
+                     best);
         else {
             s->step = st_step;
             s->best = st_best;
@@ -415,23 +443,38 @@ static void remove_stale_tmp(const char *dir)
     closedir(d);
 }
 
-/* The newest checkpoint that loads; older ones are the fallback. */
+/* The newest checkpoint that loads; older ones are the fallback. A
+ * checkpoint that does not load is a warning with its reason (its error,
+ * captured), and an error only when none does. */
 static int load_newest(run_state *s)
 {
     long steps[4096];
-    int n = list_ckpts(s->dir, steps, 4096);
-    for (int i = 0; i < n; i++) {
+    char why_buf[1024];
+    int n = list_ckpts(s->dir, steps, 4096), rc = -1;
+    for (int i = 0; i < n && rc != 0; i++) {
         char p[4096];
         ckpt_path(p, sizeof(p), s->dir, steps[i]);
-        if (load_ckpt(s, p) == 0) {
+        vsml_log_capture_errors(why_buf, sizeof(why_buf));
+        rc = load_ckpt(s, p);
+        vsml_log_capture_errors(NULL, 0);
+        if (rc == 0) {
             printf("resuming %s from step %ld (%s)\n", s->dir, s->step, p);
             fflush(stdout);
-            return 0;
+            break;
         }
-        vsml_warn("skipping checkpoint %s", p);
+        /* the reasons start with the file's name: say it once */
+        size_t pl = strlen(p);
+        const char *why = why_buf;
+        if (!strncmp(why, p, pl) && !strncmp(why + pl, ": ", 2))
+            why += pl + 2;
+        vsml_warn("skipping checkpoint %s: %s", p, *why ? why : "it does not load");
     }
-    vsml_err("no loadable checkpoint ckpt-<step>.safetensors in %s", s->dir);
-    return -1;
+    if (rc != 0 && n == 0)
+        vsml_err("no checkpoint ckpt-<step>.safetensors in %s to resume from", s->dir);
+    else if (rc != 0)
+        vsml_err("no loadable checkpoint in %s (%d ckpt-<step>.safetensors skipped, see the "
+                 "warnings above)", s->dir, n);
+    return rc;
 }
 
 /* ---- metrics ---- */

@@ -366,27 +366,101 @@ char *vsml_train_config_format(const vsml_train_config *c)
     return s;
 }
 
+/* The text key k hashes as; false when it is left out of the hash (a value
+ * equal to the default a key had before it existed). */
+static bool hashed_value(const vsml_train_config *c, const key *k, char *v, size_t size)
+{
+    if (!k->hashed)
+        return false;
+    format_value(c, k, v, size);
+    /* N = 16 (or 0, its default) hashes as before state_size existed */
+    if (!strcmp(k->name, "state_size") && (!strcmp(v, "0") || !strcmp(v, "16")))
+        return false;
+    /* likewise clear_bwd = false */
+    if (!strcmp(k->name, "clear_bwd") && !strcmp(v, "false"))
+        return false;
+    /* and state_fp16 = false */
+    if (!strcmp(k->name, "state_fp16") && !strcmp(v, "false"))
+        return false;
+    return true;
+}
+
 uint64_t vsml_train_config_hash(const vsml_train_config *c)
 {
     uint64_t h = 14695981039346656037ull;
     for (size_t i = 0; i < VSML_ARRAY_SIZE(keys); i++) {
-        if (!keys[i].hashed)
-            continue;
         char v[VSML_CFG_STR];
-        format_value(c, &keys[i], v, sizeof(v));
-        /* N = 16 (or 0, its default) hashes as before state_size existed */
-        if (!strcmp(keys[i].name, "state_size") && (!strcmp(v, "0") || !strcmp(v, "16")))
-            continue;
-        /* likewise clear_bwd = false */
-        if (!strcmp(keys[i].name, "clear_bwd") && !strcmp(v, "false"))
-            continue;
-        /* and state_fp16 = false */
-        if (!strcmp(keys[i].name, "state_fp16") && !strcmp(v, "false"))
+        if (!hashed_value(c, &keys[i], v, sizeof(v)))
             continue;
         h = vsml_fnv1a(keys[i].name, strlen(keys[i].name), h);
         h = vsml_fnv1a(v, strlen(v) + 1, h);
     }
     return h;
+}
+
+/* appends to a bounded string (truncating) */
+static void cat(char *s, size_t size, const char *fmt, ...) VSML_PRINTF(3, 4);
+static void cat(char *s, size_t size, const char *fmt, ...)
+{
+    size_t len = strlen(s);
+    if (len + 1 >= size)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(s + len, size - len, fmt, ap);
+    va_end(ap);
+}
+
+/* A value as a person reads it: floats in the fewest digits that give
+ * the same float back (0.025, not config.cfg's 0.0250000004). */
+static void show_value(const vsml_train_config *c, const key *k, char *out, size_t size)
+{
+    if (k->type != K_FLOAT) {
+        format_value(c, k, out, size);
+        return;
+    }
+    float x = *(const float *)((const char *)c + k->off);
+    for (int prec = 1; prec <= 9; prec++) {
+        snprintf(out, size, "%.*g", prec, (double)x);
+        if ((float)strtod(out, NULL) == x)
+            return;
+    }
+}
+
+int vsml_train_config_resume_diff(const vsml_train_config *was, const vsml_train_config *now,
+                                  char *msg, size_t size)
+{
+    char names[1024] = "", old[2048] = "", cur[2048] = "", free_keys[512] = "";
+    int n = 0, n_free = 0;
+    for (size_t i = 0; i < VSML_ARRAY_SIZE(keys); i++)
+        n_free += !keys[i].hashed;
+    for (int i = 0, j = 0; i < (int)VSML_ARRAY_SIZE(keys); i++) {
+        if (keys[i].hashed)
+            continue;
+        const char *sep = j == 0 ? "" : j == n_free - 1 ? " and " : ", ";
+        cat(free_keys, sizeof(free_keys), "%s%s", sep, keys[i].name);
+        j++;
+    }
+    for (size_t i = 0; i < VSML_ARRAY_SIZE(keys); i++) {
+        const key *k = &keys[i];
+        if (!k->hashed)
+            continue;
+        char a[VSML_CFG_STR], b[VSML_CFG_STR], fa[VSML_CFG_STR], fb[VSML_CFG_STR];
+        bool ha = hashed_value(was, k, a, sizeof(a)), hb = hashed_value(now, k, b, sizeof(b));
+        if (ha == hb && (!ha || !strcmp(a, b)))
+            continue; /* the same trajectory */
+        show_value(was, k, fa, sizeof(fa));
+        show_value(now, k, fb, sizeof(fb));
+        cat(names, sizeof(names), "%s%s", n ? ", " : "", k->name);
+        cat(old, sizeof(old), "%s%s = %s", n ? ", " : "", k->name, fa);
+        cat(cur, sizeof(cur), "%s%s = %s", n ? ", " : "", k->name, fb);
+        n++;
+    }
+    if (n > 0 && msg && size)
+        snprintf(msg, size, "%s cannot change (the run has %s; now %s): only %s may change "
+                 "on --resume; start a new run to change %s", names, old, cur, free_keys,
+                 n > 1 ? "them" : "it");
+    return n;
 }
 
 int vsml_train_model_config(const vsml_train_config *c, vsml_model_config *cfg)

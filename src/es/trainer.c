@@ -1,8 +1,11 @@
 /* The ES trainer: one device population reused by every step, the task
  * data rebuilt on the host each step, the gradient and Adam on the host. */
+#include <limits.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "vsml/es.h"
 #include "vsml/log.h"
@@ -27,20 +30,90 @@ struct vsml_trainer {
     float *keep;            /* theta, m, v before an update [3 * n] */
 };
 
+/* "12.5 GiB" or "3.2 TiB" */
+static const char *fmt_bytes(double b, char *buf, size_t size)
+{
+    if (b >= 1024.0 * 1073741824.0)
+        snprintf(buf, size, "%.1f TiB", b / (1024.0 * 1073741824.0));
+    else if (b >= 1073741824.0)
+        snprintf(buf, size, "%.1f GiB", b / 1073741824.0);
+    else
+        snprintf(buf, size, "%.1f MiB", b / 1048576.0);
+    return buf;
+}
+
+/* Host bytes of the data tables and streams: a row of input_dim floats and
+ * an (example, label) pair per episode step, at most one row per step. */
+static double table_bytes(double episodes, double steps, int input_dim)
+{
+    return episodes * steps * (4.0 * input_dim + 8.0);
+}
+
+/* Rejects, before anything is allocated, episodes that the task builder's
+ * row counts cannot index or that need more host memory than the machine
+ * has, naming the keys to lower. */
+static int check_sizes(const vsml_train_config *c, int pl, bool no_eval)
+{
+    long pages = sysconf(_SC_PHYS_PAGES), psize = sysconf(_SC_PAGESIZE);
+    double have = pages > 0 && psize > 0 ? (double)pages * (double)psize : INFINITY;
+    char need_s[32], have_s[32];
+    const struct {
+        const char *what, *ep, *st;
+        int n_ep, n_st;
+    } parts[] = {
+        {"the training episodes", "pairs", "T", pl, c->T},
+        {"the held-out episodes", "eval_episodes", "eval_steps", c->eval_episodes,
+         c->eval_steps},
+    };
+    for (int i = 0; i < (no_eval ? 1 : 2); i++) {
+        double rows = (double)parts[i].n_ep * parts[i].n_st;
+        double need = table_bytes(parts[i].n_ep, parts[i].n_st, c->input_dim);
+        if (rows > INT_MAX) {
+            vsml_err("%s (%s = %d x %s = %d) have %.0f steps in all, more than the %d "
+                     "the task data can index: lower %s or %s", parts[i].what, parts[i].ep, parts[i].n_ep,
+                     parts[i].st, parts[i].n_st, rows, INT_MAX, parts[i].ep, parts[i].st);
+            return -1;
+        }
+        if (need > have) {
+            vsml_err("%s (%s = %d x %s = %d x input_dim = %d) need %s of host memory but this "
+                     "machine has %s: lower %s or %s", parts[i].what, parts[i].ep,
+                     parts[i].n_ep, parts[i].st, parts[i].n_st, c->input_dim,
+                     fmt_bytes(need, need_s, sizeof(need_s)),
+                     fmt_bytes(have, have_s, sizeof(have_s)), parts[i].ep, parts[i].st);
+            return -1;
+        }
+    }
+    return 0;
+}
+
 static int alloc_all(vsml_trainer *tr)
 {
     const vsml_train_config *c = &tr->c;
     size_t P = (size_t)c->pairs, D = (size_t)c->input_dim, PL = (size_t)tr->pl;
     size_t R = 2 * PL, ER = tr->share.no_eval ? 1 : (size_t)c->eval_episodes;
+    char need_s[32];
+    tr->x = malloc(4 * (size_t)tr->x_rows * D);
+    tr->stream = malloc(8 * PL * c->T);
+    if (!tr->x || !tr->stream) {
+        vsml_err("out of memory for the training episodes (pairs = %d x T = %d x input_dim = "
+                 "%d): %s of host memory", tr->pl, c->T, c->input_dim,
+                 fmt_bytes(4.0 * tr->x_rows * D + 8.0 * PL * c->T, need_s, sizeof(need_s)));
+        return -1;
+    }
+    tr->ex = malloc(4 * ER * c->eval_steps * D);
+    tr->estream = malloc(8 * ER * c->eval_steps);
+    if (!tr->ex || !tr->estream) {
+        vsml_err("out of memory for the held-out episodes (eval_episodes = %zu x eval_steps = "
+                 "%d x input_dim = %d): %s of host memory", ER, c->eval_steps, c->input_dim,
+                 fmt_bytes(table_bytes((double)ER, c->eval_steps, c->input_dim), need_s,
+                           sizeof(need_s)));
+        return -1;
+    }
     tr->theta = calloc(tr->n, 4);
     tr->m = calloc(tr->n, 4);
     tr->v = calloc(tr->n, 4);
     tr->g = calloc(tr->n, 4);
     tr->keep = calloc(3 * tr->n, 4);
-    tr->x = malloc(4 * (size_t)tr->x_rows * D);
-    tr->stream = malloc(8 * PL * c->T);
-    tr->ex = malloc(4 * ER * c->eval_steps * D);
-    tr->estream = malloc(8 * ER * c->eval_steps);
     tr->ep_stream = malloc(4 * R);
     tr->ep_init = malloc(4 * R);
     tr->eval_ep = malloc(4 * ER);
@@ -53,10 +126,11 @@ static int alloc_all(vsml_trainer *tr)
     tr->fm = malloc(4 * P);
     tr->mine = malloc(4 * R);
     tr->all = malloc(8 * P);
-    if (!tr->mine || !tr->all || !tr->keep ||!tr->theta || !tr->m || !tr->v || !tr->g || !tr->x || !tr->stream || !tr->ex ||
-        !tr->estream || !tr->ep_stream || !tr->ep_init || !tr->eval_ep || !tr->loss_sum ||
-        !tr->loss_last || !tr->correct || !tr->nonfinite || !tr->fp || !tr->fm) {
-        vsml_err("out of memory for the trainer (%d pairs, T = %d)", c->pairs, c->T);
+    if (!tr->mine || !tr->all || !tr->keep || !tr->theta || !tr->m || !tr->v || !tr->g ||
+        !tr->ep_stream || !tr->ep_init || !tr->eval_ep || !tr->loss_sum || !tr->loss_last ||
+        !tr->correct || !tr->nonfinite || !tr->fp || !tr->fm) {
+        vsml_err("out of memory for the trainer (%zu parameters, %d pairs, eval_episodes = %d)",
+                 tr->n, c->pairs, c->eval_episodes);
         return -1;
     }
     return 0;
@@ -129,6 +203,8 @@ int vsml_trainer_create_share(vsml_engine *eng, const vsml_train_config *c,
                  sh.exchange ? "" : " without a fitness exchange");
         return -1;
     }
+    if (check_sizes(c, sh.pair_end - sh.pair_begin, sh.no_eval) != 0)
+        return -1;
     vsml_trainer *tr = calloc(1, sizeof(*tr));
     if (!tr) {
         vsml_err("out of memory for the trainer");
