@@ -31,6 +31,14 @@ expect_error "not a number" "$exe" rollout $small --steps many
 expect_error "unknown dataset" "$exe" rollout --dataset nosuchset --steps 3
 expect_error "unknown command" "$exe" frobnicate
 expect_error "devices junk" "$exe" devices junk
+# options that the chosen path would ignore
+expect_error "--images with sumsign" "$exe" rollout $small --images "$tmp/a" --labels "$tmp/b"
+expect_error "--input-dim with mnist" "$exe" rollout --dataset mnist --input-dim 7 --steps 3
+expect_error "--input-dim with mnist (viz)" "$exe" viz --dataset mnist --input-dim 7 --offscreen "$tmp/v.png"
+expect_error "--cpu with --kernel" "$exe" rollout $small --cpu --kernel parallel
+expect_error "--cpu with --workgroup-size" "$exe" rollout $small --cpu --workgroup-size 64
+expect_error "--resume with --init-params" "$exe" train --resume "$tmp/r" --init-params "$tmp/out.safetensors"
+expect_error "bench --only ''" "$exe" bench --only ""
 expect_error "version --x" "$exe" version --x
 for c in devices version; do
     if "$exe" $c --help >"$tmp/out" 2>&1 && grep -q "^usage: vsml-vk $c" "$tmp/out"; then

@@ -65,6 +65,10 @@ static bool wanted(const bench_opts *o, const char *group)
 static int check_only(const char *only)
 {
     const char *p = only;
+    if (p && !*p) {
+        vsml_err("--only is empty: name the workload groups, e.g. rollout,deep,es");
+        return -1;
+    }
     while (p && *p) {
         size_t n = strcspn(p, ",");
         if (!((n == 7 && !strncmp(p, "rollout", 7)) || (n == 4 && !strncmp(p, "deep", 4)) ||

@@ -78,6 +78,11 @@ int cli_make_streams(const vsml_dataset *ds, int n_streams, int T, uint64_t seed
  * tree. Returns -1 if it cannot be read, with its name in path. */
 int cli_default_params(char *path, size_t n);
 
+/* Options of another dataset than the one chosen (--input-dim of a stored
+ * one, --images/--labels of another than idx): one error, -1. */
+int cli_check_dataset_opts(const char *dataset, int synth_dim, const char *images,
+                           const char *labels);
+
 /* An output file the command will write at its end (--json, --out,
  * --offscreen): its directory must exist and be writable, the path must not
  * be a directory nor the file input (of input_option; NULL: none), and an

@@ -104,6 +104,22 @@ int cli_default_params(char *path, size_t n)
     return -1;
 }
 
+int cli_check_dataset_opts(const char *dataset, int synth_dim, const char *images,
+                           const char *labels)
+{
+    const char *d = dataset ? dataset : "sumsign";
+    if (synth_dim > 0 && strcmp(d, "sumsign") && strcmp(d, "random")) {
+        vsml_err("--input-dim sets the size of the synthetic datasets (sumsign, random); "
+                 "dataset %s has its own", d);
+        return -1;
+    }
+    if ((images || labels) && strcmp(d, "idx")) {
+        vsml_err("--images and --labels name the files of dataset idx, not of %s", d);
+        return -1;
+    }
+    return 0;
+}
+
 int cli_check_out_file(const char *path, const char *option, bool force, const char *input,
                        const char *input_option)
 {

@@ -78,7 +78,8 @@ static int run(rollout_opts *o)
                             .synth_n = o->steps * o->episodes, .synth_dim = o->synth_dim,
                             .seed = o->data_seed};
     o->model.params_file = o->params;
-    if (o->out && cli_check_out_file(o->out, "--out", o->force, o->params, "--params") != 0)
+    if ((o->out && cli_check_out_file(o->out, "--out", o->force, o->params, "--params") != 0) ||
+        cli_check_dataset_opts(o->dataset, o->synth_dim, o->images, o->labels) != 0)
         goto out;
     if (vsml_dataset_open(&req, &ds) != 0 || cli_model_config(&o->model, &ds, &cfg) != 0)
         goto out;
@@ -226,5 +227,14 @@ int cmd_rollout(int argc, char **argv)
                        "prediction is made before its label is seen).");
     if (r != 0)
         return r > 0 ? 0 : 2;
+    /* options of the device path that --cpu would ignore */
+    const char *dev_opt = o.device ? "--device" : o.validation ? "--validation"
+                        : o.reference ? "--reference" : o.kernel ? "--kernel"
+                        : o.wg ? "--workgroup-size" : o.chunk ? "--chunk"
+                        : o.spd ? "--steps-per-dispatch" : o.split ? "--split" : NULL;
+    if (o.cpu && dev_opt) {
+        vsml_err("%s is for a Vulkan device; --cpu runs the CPU reference alone", dev_opt);
+        return 2;
+    }
     return run(&o);
 }

@@ -857,6 +857,11 @@ int cmd_train(int argc, char **argv)
         vsml_err("--resume %s and --run %s name different directories", o.resume, o.run);
         return 2;
     }
+    if (o.resume && o.init_params) {
+        vsml_err("--init-params %s with --resume: a resumed run continues from its checkpoint "
+                 "(start a new run to begin from a parameter file)", o.init_params);
+        return 2;
+    }
     if (cli_mpi_init(&mpi) != 0)
         return 2;
     if (o.mpi_timeout >= 0)

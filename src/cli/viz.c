@@ -524,8 +524,9 @@ static int run(viz_opts *o)
     }
     if (parse_size(o->size, &a.W, &a.H) != 0)
         return 2;
-    if (o->offscreen && cli_check_out_file(o->offscreen, "--offscreen", o->force, o->params,
-                                            "--params") != 0)
+    if ((o->offscreen && cli_check_out_file(o->offscreen, "--offscreen", o->force, o->params,
+                                             "--params") != 0) ||
+        cli_check_dataset_opts(o->dataset, o->synth_dim, o->images, o->labels) != 0)
         return 1;
     a.T = o->steps > 0 ? o->steps : o->offscreen ? OFFSCREEN_STEPS : WINDOW_STEPS;
     if (!strcmp(o->baseline, "sgd") || !strcmp(o->baseline, "adam")) {
