@@ -74,7 +74,7 @@ const uint N = VSML_N, M = VSML_M, G = VSML_G;
 // no barriers, parameters read from the buffer. It wins for small networks,
 // whose steps are otherwise dominated by workgroup barriers.
 // VSML_N (glslang -DVSML_N=64; 16 by default) is the state size. A block of
-// N=64 (87 KiB) does not fit in shared memory, so the parallel kernel then
+// N=64 (85 KiB) does not fit in shared memory, so the parallel kernel then
 // also reads the parameters from the buffer (the same address in every
 // invocation of a workgroup: cached broadcasts).
 #if defined(VSML_SERIAL) || VSML_N > 16 || defined(VSML_CPU)
