@@ -4,6 +4,10 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <stdint.h>
+#include <stdio.h>
 
 #include "device_common.h"
 #include "test.h"
@@ -363,12 +367,94 @@ static void test_tasks(void)
     vsml_task_source_free(&src);
 }
 
+/* A stored data set (MNIST-format files of 2x2 images, all the same
+ * picture): 90 of its 100 examples are class 0, one or two each of 1..9. */
+static int write_idx_set(const char *dir)
+{
+    enum { N = 100 };
+    char path[512];
+    snprintf(path, sizeof(path), "%s/mnist", dir);
+    if (mkdir(path, 0700) != 0)
+        return -1;
+    uint8_t img[16 + N * 4], lab[8 + N];
+    const uint8_t hi[16] = {0, 0, 8, 3, 0, 0, 0, N, 0, 0, 0, 2, 0, 0, 0, 2};
+    const uint8_t hl[8] = {0, 0, 8, 1, 0, 0, 0, N};
+    memcpy(img, hi, 16);
+    memcpy(lab, hl, 8);
+    for (int i = 0; i < N; i++) {
+        for (int p = 0; p < 4; p++)
+            img[16 + 4 * i + p] = (uint8_t)(40 * p + 10);
+        lab[8 + i] = (uint8_t)(i < 90 ? 0 : 1 + (i - 90) % 9);
+    }
+    const char *names[2] = {"train-images-idx3-ubyte", "train-labels-idx1-ubyte"};
+    const uint8_t *data[2] = {img, lab};
+    size_t len[2] = {sizeof(img), sizeof(lab)};
+    for (int f = 0; f < 2; f++) {
+        snprintf(path, sizeof(path), "%s/mnist/%s", dir, names[f]);
+        FILE *fp = fopen(path, "wb");
+        if (!fp || fwrite(data[f], 1, len[f], fp) != len[f] || fclose(fp) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* Tasks of a stored data set (spec sections 6 and 7): examples are drawn
+ * with the data set's own class frequencies, not a class first; a task
+ * slot's random projection is the same at every step, and differs between
+ * slots. */
+static void test_tasks_stored(void)
+{
+    char dir[] = "/tmp/vsml_test_tasks_XXXXXX";
+    CHECK(mkdtemp(dir) != NULL, "mkdtemp");
+    CHECK(write_idx_set(dir) == 0, "cannot write the IDX files under %s", dir);
+    vsml_task_source src;
+    if (vsml_task_source_open(&src, "mnist", dir, false, 10, 0) != 0) {
+        CHECK(0, "source");
+        return;
+    }
+    enum { D = 4, T = 100, S = 8 };
+    vsml_task_spec sp = {.input_dim = D, .classes = 10, .T = T, .streams = S,
+                         .streams_per_task = 1};
+    float *x = malloc(sizeof(float) * S * T * D), *x2 = malloc(sizeof(float) * S * T * D);
+    int32_t *st = malloc(8 * S * T), *st2 = malloc(8 * S * T);
+    int rows, rows2, zeros = 0;
+    CHECK(vsml_tasks_build(&src, &sp, 5, 1, x, st, &rows) == 0, "build");
+    for (int i = 0; i < S * T; i++)
+        zeros += st[2 * i + 1] == 0;
+    /* 0.9 expected (0.1 if a class were drawn first); 800 draws: sd 0.011 */
+    double f0 = zeros / (double)(S * T);
+    CHECK(fabs(f0 - 0.9) < 0.05, "class 0 is %.3f of the labels, not about 0.9", f0);
+    /* projected: slot j's rows equal at steps 1 and 2 (the same picture
+     * through the same W), slots 0 and 1 differ */
+    sp.project = true;
+    CHECK(vsml_tasks_build(&src, &sp, 5, 1, x, st, &rows) == 0 &&
+              vsml_tasks_build(&src, &sp, 5, 2, x2, st2, &rows2) == 0, "build projected");
+    int same = 0;
+    for (int j = 0; j < S; j++)
+        same += !memcmp(x + (size_t)st[2 * j * T] * D, x2 + (size_t)st2[2 * j * T] * D,
+                        sizeof(float) * D);
+    CHECK(same == S, "%d of %d slots kept their projection from step 1 to 2", same, S);
+    CHECK(memcmp(x + (size_t)st[0] * D, x + (size_t)st[2 * T] * D, sizeof(float) * D) != 0,
+          "slots 0 and 1 have the same projection");
+    free(x); free(x2); free(st); free(st2);
+    vsml_task_source_free(&src);
+    char path[512];
+    snprintf(path, sizeof(path), "%s/mnist/train-images-idx3-ubyte", dir);
+    remove(path);
+    snprintf(path, sizeof(path), "%s/mnist/train-labels-idx1-ubyte", dir);
+    remove(path);
+    snprintf(path, sizeof(path), "%s/mnist", dir);
+    rmdir(path);
+    rmdir(dir);
+}
+
 int main(void)
 {
     test_optimiser();
     test_gradient_sum();
     test_config();
     test_tasks();
+    test_tasks_stored();
     vsml_engine *eng = test_engine(0, 0);
     test_gradient(eng);
     test_perturb_share(eng);

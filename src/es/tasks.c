@@ -18,6 +18,7 @@
 #include "vsml/util.h"
 
 #define TASK_STREAM 0x80000000u
+#define PROJ_STREAM 0x40000000u /* a task slot's projection (streams j < 2^30) */
 #define RANDOM_IMAGES 20 /* the images of a Random task (spec section 7) */
 
 static bool is_synthetic(const char *name)
@@ -192,8 +193,14 @@ static int task_begin(const vsml_task_source *src, const vsml_task_spec *sp, uin
                           step_key(seed, step, (uint32_t)k, 1)) != 0)
         return -1;
     int din = is_synthetic(name) ? sp->input_dim : src->sets[t->set].dim;
-    if (sp->project || din != sp->input_dim)
-        return make_projection(&r, din, sp->input_dim, &t->W);
+    if (sp->project || din != sp->input_dim) {
+        /* fixed per task slot k and input size, the same at every step
+         * (spec section 7: "fixed per worker"; a slot is what a worker was) */
+        vsml_rng pr;
+        vsml_rng_init(&pr, step_key(seed, (uint32_t)din, 0, 3), PROJ_STREAM | (uint32_t)k,
+                      VSML_TAG_DATA);
+        return make_projection(&pr, din, sp->input_dim, &t->W);
+    }
     return 0;
 }
 
@@ -236,6 +243,19 @@ static int fill_stream(const vsml_task_source *src, const vsml_task_spec *sp, ui
         return -1;
     vsml_rng r;
     step_rng(&r, seed, step, (uint32_t)j);
+    /* a stored data set: its examples of the task's classes, each equally
+     * likely (the data set's own class frequencies; spec section 6: a stream
+     * of the data set), drawn with replacement */
+    int n_task = 0;
+    if (!ss.x && !t->rnd.x)
+        for (int l = 0; l < sp->classes; l++) {
+            int c = t->cls[l];
+            n_task += src->class_start[t->set][c + 1] - src->class_start[t->set][c];
+        }
+    if (!ss.x && !t->rnd.x && n_task == 0) {
+        vsml_err("data set %s has no example of the task's classes", name);
+        return -1;
+    }
     for (int s = 0; s < T; s++) {
         size_t row = (size_t)(j - jb) * T + s, xr = (size_t)xrow + s;
         int label, din = D;
@@ -251,10 +271,16 @@ static int fill_stream(const vsml_task_source *src, const vsml_task_spec *sp, ui
                 xr = (size_t)pool + i;
         } else {
             const vsml_dataset *d = &src->sets[t->set];
-            label = (int)vsml_rng_below(&r, (uint32_t)sp->classes);
-            int c = t->cls[label], a = src->class_start[t->set][c];
-            int n = src->class_start[t->set][c + 1] - a;
-            int i = src->by_class[t->set][a + (int)vsml_rng_below(&r, (uint32_t)n)];
+            int u = (int)vsml_rng_below(&r, (uint32_t)n_task), a = 0;
+            for (label = 0; label < sp->classes; label++) {
+                int c = t->cls[label], n;
+                a = src->class_start[t->set][c];
+                n = src->class_start[t->set][c + 1] - a;
+                if (u < n)
+                    break;
+                u -= n;
+            }
+            int i = src->by_class[t->set][a + u];
             ex = d->x + (size_t)i * d->dim;
             din = d->dim;
         }

@@ -158,7 +158,7 @@ static vsml_task_spec eval_spec(const vsml_train_config *c)
 {
     return (vsml_task_spec){.input_dim = c->input_dim, .classes = c->classes,
                             .T = c->eval_steps, .streams = c->eval_episodes,
-                            .streams_per_task = 1, .project = c->project,
+                            .streams_per_task = 1, .project = false, /* the data set itself */
                             .permute_labels = c->permute_labels};
 }
 
