@@ -15,6 +15,7 @@ typedef struct vsml_dataset_req {
     const char *images;   /* for name "idx": explicit files */
     const char *labels;
     int synth_n;          /* synthetic: number of examples (sumsign) */
+    int random_tasks;     /* random: tasks of 20 images each, one after the other (<= 1: one) */
     int synth_dim;        /* synthetic: input size (default 784) */
     uint64_t seed;        /* synthetic: generator seed */
 } vsml_dataset_req;

@@ -66,6 +66,11 @@ int cli_model_config(const cli_model_opts *o, const vsml_dataset *ds, vsml_model
 
 /* Builds E shuffled streams of T examples (each episode its own stream and
  * initial state); arrays are malloc'ed. */
+/* The same with stream s drawing from examples [s * block, (s + 1) * block)
+ * only (block > 0: the set holds one task of block examples per stream;
+ * the caller makes it that large); block 0: the whole set. */
+int cli_make_streams_blocks(const vsml_dataset *ds, int n_streams, int T, uint64_t seed,
+                            int block, int32_t **stream);
 int cli_make_streams(const vsml_dataset *ds, int n_streams, int T, uint64_t seed,
                      int32_t **stream);
 

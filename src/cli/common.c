@@ -53,6 +53,17 @@ int cli_model_config(const cli_model_opts *o, const vsml_dataset *ds, vsml_model
 int cli_make_streams(const vsml_dataset *ds, int n_streams, int T, uint64_t seed,
                      int32_t **stream)
 {
+    return cli_make_streams_blocks(ds, n_streams, T, seed, 0, stream);
+}
+
+int cli_make_streams_blocks(const vsml_dataset *ds, int n_streams, int T, uint64_t seed,
+                            int block, int32_t **stream)
+{
+    if (block > 0 && (size_t)block * (size_t)n_streams > (size_t)ds->n) {
+        vsml_err("%d streams of %d examples each need %zu examples; data set %s has %d",
+                 n_streams, block, (size_t)block * (size_t)n_streams, ds->name, ds->n);
+        return -1;
+    }
     size_t n = (size_t)n_streams * (size_t)T;
     int32_t *st = malloc(n * 2 * sizeof(int32_t));
     uint32_t *perm = malloc((size_t)ds->n * sizeof(uint32_t));
@@ -65,12 +76,14 @@ int cli_make_streams(const vsml_dataset *ds, int n_streams, int T, uint64_t seed
     for (int s = 0; s < n_streams; s++) {
         vsml_rng r;
         vsml_rng_init(&r, seed, (uint32_t)s, VSML_TAG_DATA);
-        int pos = ds->n;
+        /* the examples of this stream: the whole set, or block s */
+        int m = block > 0 ? block : ds->n, first = block > 0 ? s * block : 0;
+        int pos = m;
         for (int t = 0; t < T; t++) {
-            if (pos == ds->n) { /* a fresh shuffle of the whole set */
-                for (int i = 0; i < ds->n; i++)
-                    perm[i] = (uint32_t)i;
-                for (int i = ds->n - 1; i > 0; i--) {
+            if (pos == m) { /* a fresh shuffle of the stream's examples */
+                for (int i = 0; i < m; i++)
+                    perm[i] = (uint32_t)(first + i);
+                for (int i = m - 1; i > 0; i--) {
                     uint32_t j = vsml_rng_below(&r, (uint32_t)i + 1), tmp = perm[i];
                     perm[i] = perm[j];
                     perm[j] = tmp;

@@ -209,9 +209,12 @@ static int open_set(eval_ctx *cx, int i)
     eval_opts *o = cx->o;
     eval_set *es = &cx->sets[i];
     long n = (long)o->seeds * o->steps;
+    /* Random: a task of its own (20 images, their labels) per seed, as the
+     * spec's Random is resampled per task */
     vsml_dataset_req req = {.name = o->datasets[i], .data_dir = o->data_dir, .test_split = true,
                             .synth_n = n < SYNTH_MAX_EXAMPLES ? (int)n : SYNTH_MAX_EXAMPLES,
-                            .synth_dim = o->synth_dim, .seed = o->data_seed};
+                            .synth_dim = o->synth_dim, .seed = o->data_seed,
+                            .random_tasks = o->seeds};
     o->model.params_file = o->params;
     if (vsml_dataset_open(&req, &es->ds) != 0 || cli_model_config(&o->model, &es->ds, &es->cfg) != 0)
         return -1;
@@ -397,7 +400,8 @@ static int run_set(eval_ctx *cx, eval_set *es, vsml_eval_dataset *d)
     d->examples = es->ds.n;
     d->n_layers = es->cfg.n_layers;
     memcpy(d->layers, es->cfg.sizes, sizeof(int) * (size_t)(es->cfg.n_layers + 1));
-    if (cli_make_streams(&es->ds, o->seeds, o->steps, o->data_seed, &b.stream) != 0 ||
+    int block = strcmp(es->ds.name, "random") ? 0 : es->ds.n / o->seeds;
+    if (cli_make_streams_blocks(&es->ds, o->seeds, o->steps, o->data_seed, block, &b.stream) != 0 ||
         alloc_bufs(&b, o->seeds, o->steps, es->cfg.sizes[es->cfg.n_layers]) != 0)
         goto out;
     if (run_vsml(cx, es, &b, &d->methods[d->n_methods++]) != 0)

@@ -134,7 +134,8 @@ int vsml_dataset_open(const vsml_dataset_req *req, vsml_dataset *out)
     if (!strcmp(name, "sumsign"))
         return vsml_synth_sumsign(out, req->synth_n > 0 ? req->synth_n : 10000, dim, req->seed);
     if (!strcmp(name, "random"))
-        return vsml_synth_random(out, 20, dim, 10, req->seed);
+        return vsml_synth_random(out, 20 * (req->random_tasks > 1 ? req->random_tasks : 1), dim,
+                                 10, req->seed);
     if (!strcmp(name, "idx")) {
         if (!req->images || !req->labels) {
             vsml_err("dataset idx needs --images FILE and --labels FILE");
