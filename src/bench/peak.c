@@ -136,7 +136,7 @@ static int fma_variant(vk_ctx *vk, timer *t, int chains, const uint32_t *spv, si
     }
     rc = 0;
 out:
-    if (pool)
+    if (pool && !vk->stuck) /* (a pending command buffer may still use it) */
         vkDestroyDescriptorPool(vk->dev, pool, NULL);
     vk_buf_destroy(vk, &out);
     vk_pipe_destroy(vk, &p);
@@ -202,7 +202,7 @@ static int copy_run(vk_ctx *vk, timer *t, uint32_t wg, bool quick, int reps, vsm
     pk->copy_gbs = st.median > 0 ? 2.0 * (double)bytes / st.median * 1e-9 : 0;
     rc = 0;
 out:
-    if (pool)
+    if (pool && !vk->stuck) /* (a pending command buffer may still use it) */
         vkDestroyDescriptorPool(vk->dev, pool, NULL);
     vk_buf_destroy(vk, &src);
     vk_buf_destroy(vk, &dst);
@@ -256,7 +256,7 @@ int vsml_bench_peak_run(const char *device, bool validation, bool quick, int rep
     }
     rc = 0;
 error:
-    if (t.q)
+    if (t.q && !vk->stuck)
         vkDestroyQueryPool(vk->dev, t.q, NULL);
     vk_ctx_destroy(&vk);
     return rc;

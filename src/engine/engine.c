@@ -824,8 +824,15 @@ void vsml_pop_destroy(vsml_pop **ppop)
     if (!pop)
         return;
     vk_ctx *vk = pop->eng->vk;
-    if (!vk->stuck) /* after a fence timeout this would wait forever */
-        vkDeviceWaitIdle(vk->dev);
+    if (vk->stuck) {
+        /* after a fence timeout a pending command buffer may still use every
+         * object: they are left, as vk_ctx_destroy leaves the device */
+        free(pop->chunks);
+        free(pop);
+        *ppop = NULL;
+        return;
+    }
+    vkDeviceWaitIdle(vk->dev);
     for (int i = 0; pop->chunks && i < pop->n_chunks; i++) {
         if (pop->chunks[i].state_view)
             vkDestroyBufferView(vk->dev, pop->chunks[i].state_view, NULL);

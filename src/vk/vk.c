@@ -642,6 +642,10 @@ error:
 
 void vk_pipe_destroy(vk_ctx *ctx, vk_pipe *p)
 {
+    if (ctx->stuck) { /* a pending command buffer may still use it: leave it */
+        memset(p, 0, sizeof(*p));
+        return;
+    }
     if (p->pipe)
         vkDestroyPipeline(ctx->dev, p->pipe, NULL);
     if (p->layout)
@@ -782,7 +786,7 @@ int vk_cmd_submit_wait(vk_ctx *ctx, VkCommandBuffer cb)
     if (r == VK_TIMEOUT) {
         /* the command buffer is still pending: it must not be freed */
         ctx->stuck = true;
-        vsml_err("the device did not finish the submitted work within %.0f s "
+        vsml_err("the device did not finish the submitted work within %g s "
                  "(VSML_FENCE_TIMEOUT_S); giving up", (double)timeout / 1e9);
         return -1;
     }
