@@ -75,6 +75,10 @@ else
     fail "--force did not replace --out"
 fi
 expect_error "split 9" "$exe" rollout $small --split 9
+# a layer whose state is 2^32 floats: its 32-bit sum once wrapped to 0
+expect_error "state of 2^32 floats" "$exe" rollout --dataset sumsign --input-dim 4 \
+    --layers 4,16384,8192,10 --steps 1
+grep -q "state of one episode needs" "$tmp/err" || fail "the error does not name the state's size"
 # --split where the cpu kernel does not run (a small network: the serial
 # kernel): a warning, and the rollout runs
 if "$exe" rollout $small --split 2 >"$tmp/out" 2>"$tmp/err" &&
@@ -82,6 +86,15 @@ if "$exe" rollout $small --split 2 >"$tmp/out" 2>"$tmp/err" &&
     echo "ok: split with the serial kernel: $(cat "$tmp/err")"; pass=$((pass + 1))
 else
     fail "split with the serial kernel"; cat "$tmp/err"
+fi
+# a chunk of split episodes within maxComputeWorkGroupCount (65,535 on
+# lavapipe): 22,000 episodes x 3 workgroups once made one dispatch of
+# 66,000 (a validation error; the device tests run with validation on)
+if "$exe" rollout $small --steps 1 --episodes 22000 --split 3 --kernel cpu >"$tmp/out" 2>"$tmp/err" &&
+   ! grep -q "error" "$tmp/err"; then
+    echo "ok: 22000 episodes x split 3"; pass=$((pass + 1))
+else
+    fail "22000 episodes x split 3"; cat "$tmp/err"
 fi
 echo "$pass passed, $fails failed"
 [ "$fails" -eq 0 ]

@@ -165,45 +165,55 @@ int vsml_engine_validation_errors(const vsml_engine *eng)
     return eng->vk->validation_errors;
 }
 
-/* Per-episode offsets of state and scratch (floats); see shader_iface.h. */
-static void plan_layout(vsml_pop *pop)
+static int check_fits(const vsml_engine *eng, uint64_t bytes, const char *what);
+
+/* Per-episode offsets of state and scratch (floats); see shader_iface.h.
+ * Summed in 64 bits: an episode's state must fit a buffer binding (the
+ * shader's offsets are 32-bit), checked here. */
+static int plan_layout(vsml_pop *pop)
 {
     const vsml_model_config *cfg = &pop->cfg;
-    const uint32_t N = (uint32_t)vsml_state_size(cfg), G = 4 * N;
-    uint32_t st = 0, sc = 0, maxA = 0, maxB = 0;
+    const uint64_t N = (uint64_t)vsml_state_size(cfg), G = 4 * N;
+    uint64_t st = 0, sc = 0, maxA = 0, maxB = 0;
     memset(pop->layout, 0, sizeof(pop->layout));
     for (int k = 0; k < cfg->n_layers; k++) {
-        uint32_t A = (uint32_t)cfg->sizes[k], B = (uint32_t)cfg->sizes[k + 1];
+        uint64_t A = (uint64_t)cfg->sizes[k], B = (uint64_t)cfg->sizes[k + 1];
         uint32_t *L = &pop->layout[VSML_LAY_LAYER0 + k * VSML_LAY_STRIDE];
-        L[VSML_LAYK_A] = A;
-        L[VSML_LAYK_B] = B;
-        L[VSML_LAYK_STATE] = st;
+        L[VSML_LAYK_A] = (uint32_t)A;
+        L[VSML_LAYK_B] = (uint32_t)B;
+        L[VSML_LAYK_STATE] = (uint32_t)st;
         st += 2 * N * A * B;
-        L[VSML_LAYK_FWD] = sc;
+        L[VSML_LAYK_FWD] = (uint32_t)sc;
         sc += A * VSML_M;
-        L[VSML_LAYK_BWD] = sc;
+        L[VSML_LAYK_BWD] = (uint32_t)sc;
         sc += B * VSML_M;
         maxA = A > maxA ? A : maxA;
         maxB = B > maxB ? B : maxB;
     }
-    sc = (sc + 3) & ~3u; /* U and V are read as vec4 */
-    pop->layout[VSML_LAY_U] = sc;
+    sc = (sc + 3) & ~3ull; /* U and V are read as vec4 */
+    pop->layout[VSML_LAY_U] = (uint32_t)sc;
     sc += maxA * G;
-    pop->layout[VSML_LAY_V] = sc;
+    pop->layout[VSML_LAY_V] = (uint32_t)sc;
     sc += maxB * G;
-    pop->layout[VSML_LAY_HF] = sc;
+    pop->layout[VSML_LAY_HF] = (uint32_t)sc;
     sc += maxB * N;
-    pop->layout[VSML_LAY_HG] = sc;
+    pop->layout[VSML_LAY_HG] = (uint32_t)sc;
     sc += maxA * N;
-    pop->layout[VSML_LAY_OUT] = sc;
-    sc += (uint32_t)cfg->sizes[cfg->n_layers];
-    sc = (sc + 3) & ~3u; /* the split sums are written as vec4 */
-    pop->layout[VSML_LAY_HP] = sc;
+    pop->layout[VSML_LAY_OUT] = (uint32_t)sc;
+    sc += (uint64_t)cfg->sizes[cfg->n_layers];
+    sc = (sc + 3) & ~3ull; /* the split sums are written as vec4 */
+    pop->layout[VSML_LAY_HP] = (uint32_t)sc;
     sc += VSML_MAX_SPLIT * maxB * N;
-    pop->layout[VSML_LAY_CNT] = sc;
+    pop->layout[VSML_LAY_CNT] = (uint32_t)sc;
     sc += 1;
-    pop->state_stride = st;
-    pop->scratch_stride = (sc + 3) & ~3u;
+    sc = (sc + 3) & ~3ull;
+    /* (a binding is at most 2^32 - 1 bytes: what passes fits 32-bit offsets) */
+    if (check_fits(pop->eng, st * (cfg->state_f16 ? 2 : 4), "state of one episode") != 0 ||
+        check_fits(pop->eng, sc * 4, "scratch of one episode") != 0)
+        return -1;
+    pop->state_stride = (uint32_t)st;
+    pop->scratch_stride = (uint32_t)sc;
+    return 0;
 }
 
 /* Bytes of one episode's state: its floats, or halves (state_f16). */
@@ -668,7 +678,9 @@ static int plan_chunks(vsml_pop *pop)
     if (check_fits(eng, per_ep, "state of one episode") != 0)
         return -1;
     uint64_t n = eng->max_range / per_ep;
-    uint32_t maxwg = eng->vk->props.limits.maxComputeWorkGroupCount[0];
+    /* a chunk's dispatch has split workgroups per episode (the cpu kernel) */
+    uint32_t maxwg = eng->vk->props.limits.maxComputeWorkGroupCount[0] /
+                     (uint32_t)(pop->cpu ? cpu_kernel_split(pop) : 1);
     if (n > maxwg)
         n = maxwg;
     if (eng->params.max_chunk_episodes > 0 && n > (uint64_t)eng->params.max_chunk_episodes)
@@ -767,7 +779,8 @@ int vsml_pop_create(vsml_engine *eng, const vsml_model_config *cfg, const vsml_p
     pop->shape = *shape;
     pop->R = shape->P * shape->E;
     pop->param_stride = (uint32_t)vsml_param_count(cfg);
-    plan_layout(pop);
+    if (plan_layout(pop) != 0)
+        goto fail;
     uint64_t R = (uint64_t)pop->R, dim = (uint64_t)cfg->sizes[0];
     uint64_t pbytes = (uint64_t)shape->P * pop->param_stride * 4;
     uint64_t xbytes = (uint64_t)shape->n_examples * dim * 4;
