@@ -154,6 +154,15 @@ expect_fail "serial kernel beyond the texel limit" "serial kernel cannot run thi
 expect_fail "cpu kernel beyond the texel limit" "cpu kernel cannot run this network" \
     env VSML_FAULT=small_texels "$exe" rollout --kernel cpu --dataset random \
     --input-dim 784 --layers 784,20,10 --steps 2
+# the spec's minimum of shared memory (16 KiB): the cpu kernel keeps 64
+# bytes per invocation, so at most 248 invocations (it once asked for a
+# workgroup of 256 with 16,396 bytes, a validation error on such a device)
+expect_fail "cpu kernel beyond the shared memory" "cpu kernel cannot run this network" \
+    env VSML_FAULT=small_shared "$exe" rollout --kernel cpu --dataset random \
+    --input-dim 4 --layers 4,250,10 --steps 2
+expect_fail "cpu kernel workgroup beyond the shared memory" "runs at most 248 invocations" \
+    env VSML_FAULT=small_shared "$exe" rollout --kernel cpu --dataset random \
+    --input-dim 4 --layers 4,10 --steps 2 --workgroup-size 256
 # falls_back NAME FAULT LAYERS: with the fault, the automatic kernel choice
 # runs the parallel kernel and matches the CPU reference
 falls_back() {

@@ -328,6 +328,18 @@ static double loop_iters_split_cpu(const vsml_model_config *cfg, double wg, doub
 }
 
 /* Whether the CPU kernel can run this population (NULL: yes, else why not). */
+/* The most invocations a workgroup of the cpu kernel may have: the device's
+ * limits, and its shared memory (64 bytes per invocation, hpart, and 12
+ * more), in multiples of 8. */
+static uint32_t cpu_max_wg(const VkPhysicalDeviceLimits *lim)
+{
+    uint32_t m = lim->maxComputeWorkGroupInvocations < lim->maxComputeWorkGroupSize[0]
+                     ? lim->maxComputeWorkGroupInvocations
+                     : lim->maxComputeWorkGroupSize[0];
+    uint32_t shm = (lim->maxComputeSharedMemorySize - 12) / 64 / 8 * 8;
+    return shm < m ? shm : m;
+}
+
 static const char *cpu_kernel_unfit(const vsml_pop *pop)
 {
     const vsml_model_config *cfg = &pop->cfg;
@@ -343,12 +355,11 @@ static const char *cpu_kernel_unfit(const vsml_pop *pop)
         (uint64_t)pop->shape.P * pop->param_stride / 4 > lim->maxTexelBufferElements)
         return "an episode's state, the example table or the parameter population exceeds the "
                "device's texel buffer limit";
-    uint32_t max_wg = lim->maxComputeWorkGroupInvocations < lim->maxComputeWorkGroupSize[0]
-                          ? lim->maxComputeWorkGroupInvocations
-                          : lim->maxComputeWorkGroupSize[0];
+    uint32_t max_wg = cpu_max_wg(lim);
     for (int k = 0; k < cfg->n_layers; k++)
         if ((uint32_t)cfg->sizes[k + 1] > max_wg || cfg->sizes[k + 1] > 1024)
-            return "a layer has more outputs than a workgroup has invocations";
+            return "a layer has more outputs than a workgroup has invocations (its shared "
+                   "memory included)";
     return NULL;
 }
 
@@ -357,11 +368,15 @@ static const char *cpu_kernel_unfit(const vsml_pop *pop)
  * compiles the kernel for each (about a minute; Mesa's disk cache keeps it). */
 static uint32_t cpu_kernel_wg(const vsml_pop *pop, uint32_t max_wg)
 {
-    uint32_t wg = 64;
-    for (int k = 0; k < pop->cfg.n_layers; k++)
-        while ((uint32_t)pop->cfg.sizes[k + 1] > wg)
+    uint32_t wg = 64, most = 0;
+    for (int k = 0; k < pop->cfg.n_layers; k++) {
+        uint32_t B = (uint32_t)pop->cfg.sizes[k + 1];
+        most = B > most ? B : most;
+        while (B > wg)
             wg += 64;
-    return wg <= max_wg ? wg : 0;
+    }
+    wg = wg <= max_wg ? wg : max_wg; /* (a multiple of 8, below the next 64) */
+    return most <= wg ? wg : 0;
 }
 
 /* The CPU device's threads: llvmpipe runs a dispatch's workgroups on
@@ -477,6 +492,16 @@ static int plan_dispatch(vsml_pop *pop)
     int split = pop->cpu ? cpu_kernel_split(pop) : 1;
     if (pop->cpu) {
         bool fixed = eng->params.workgroup_size > 0;
+        max_wg = cpu_max_wg(lim);
+        if (fixed && (uint32_t)eng->params.workgroup_size > max_wg) {
+            vsml_err("workgroup size %d: the cpu kernel runs at most %u invocations on %s "
+                     "(maxComputeWorkGroupInvocations %u, maxComputeWorkGroupSize[0] %u, %u "
+                     "bytes of shared memory at 64 per invocation)",
+                     eng->params.workgroup_size, max_wg, eng->vk->props.deviceName,
+                     lim->maxComputeWorkGroupInvocations, lim->maxComputeWorkGroupSize[0],
+                     lim->maxComputeSharedMemorySize);
+            return -1;
+        }
         wg = fixed       ? (uint32_t)eng->params.workgroup_size
              : split > 1 ? cpu_split_wg(pop, split, max_wg, eng->vk->subgroup_size)
                          : cpu_kernel_wg(pop, max_wg);

@@ -33,6 +33,7 @@ const char *vk_result_str(VkResult r)
  * the fence wait runs into its timeout), no_extension (the instance lacks
  * every optional extension and layer: validation cannot be enabled),
  * small_texels (maxTexelBufferElements is the spec's minimum, 65536),
+ * small_shared (maxComputeSharedMemorySize is the spec's minimum, 16384),
  * no_int64 (the device has no shaderInt64). */
 static bool fault(const char *kind)
 {
@@ -349,6 +350,8 @@ int vk_ctx_create(vk_ctx **out, const vk_ctx_params *params)
     vkGetPhysicalDeviceProperties(ctx->phys, &ctx->props);
     if (fault("small_texels")) /* a device at the spec's minimum */
         ctx->props.limits.maxTexelBufferElements = 65536;
+    if (fault("small_shared")) /* likewise */
+        ctx->props.limits.maxComputeSharedMemorySize = 16384;
     vkGetPhysicalDeviceMemoryProperties(ctx->phys, &ctx->mem);
     VkPhysicalDeviceSubgroupProperties sg = {
         .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SUBGROUP_PROPERTIES};
