@@ -487,7 +487,9 @@ int vk_buf_create(vk_ctx *ctx, vk_buf *b, VkDeviceSize size, enum vk_buf_kind ki
         goto fail;
     }
     r = vkBindBufferMemory(ctx->dev, b->buf, b->mem, 0);
-    if (r == VK_SUCCESS && (ctx->mem.memoryTypes[type].propertyFlags & VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT))
+    /* mapped only where coherent (vk_buf_read/write copy without flushing or
+     * invalidating); other device memory goes through a staging copy */
+    if (r == VK_SUCCESS && (ctx->mem.memoryTypes[type].propertyFlags & hv) == hv)
         r = vkMapMemory(ctx->dev, b->mem, 0, VK_WHOLE_SIZE, 0, &b->map);
     if (r != VK_SUCCESS) {
         vsml_err("cannot bind or map the %s buffer: %s", what, vk_result_str(r));
