@@ -59,6 +59,48 @@ expect_error "no parameters" env VSML_DEFAULT_PARAMS="$tmp/none.safetensors" \
     "$exe" viz --dataset random --input-dim 48 --offscreen "$tmp/x.png"
 grep -q "none.safetensors cannot be read" "$tmp/err" || fail "the error does not name the default file"
 [ -e "$tmp/x.png" ] && fail "a failed viz left $tmp/x.png behind"
+# a frame whose pixel buffers exceed what the device can bind (lavapipe:
+# maxStorageBufferRange 128 MiB; 5800x5800x4 bytes is 128.3 MiB) is refused
+# before any work, naming --size, and no PNG is written
+if "$exe" devices 2>/dev/null | grep -q llvmpipe; then
+    expect_error "size over the binding limit" "$exe" viz $common --device llvmpipe --steps 1 \
+        --size 5800x5800 --offscreen "$tmp/big.png"
+    grep -q -- "--size 5800x5800" "$tmp/err" || fail "the error does not name --size"
+    [ -e "$tmp/big.png" ] && fail "a refused viz left $tmp/big.png behind"
+else
+    echo "no llvmpipe device: the binding limit is not known here; skipping --size 5800x5800"
+fi
+
+# a device that never finishes (VSML_FAULT=hang@K: the K-th submission never
+# completes, whichever it is: an upload, an engine step or the frame's draw,
+# the last) is one error after VSML_FENCE_TIMEOUT_S, not a hang (timeout 60),
+# and leaves no PNG; K counts up until the run has no hang and succeeds
+k=1
+while [ "$k" -le 20 ]; do
+    rm -f "$tmp/hang.png"
+    VSML_FAULT=hang@$k VSML_FENCE_TIMEOUT_S=1 timeout 60 "$exe" viz $common --steps 1 \
+        --size 640x360 --offscreen "$tmp/hang.png" >"$tmp/out" 2>"$tmp/err"
+    rc=$?
+    if [ "$rc" -eq 0 ]; then
+        [ "$k" -gt 1 ] || fail "hang@1: viz submitted no work"
+        [ -s "$tmp/hang.png" ] || fail "hang@$k: no PNG from a run without a hang"
+        echo "ok: each of the $((k - 1)) submissions of viz hung once: one error each"
+        break
+    fi
+    errs=$(grep -c '^vsml-vk: error:' "$tmp/err")
+    if [ "$rc" -ge 124 ] || [ "$errs" -ne 1 ] || ! grep -q "did not finish" "$tmp/err"; then
+        fail "hang@$k (exit $rc, $errs error lines)"
+        cat "$tmp/err"
+    else
+        echo "ok: hang@$k: $(cat "$tmp/err")"
+    fi
+    if [ -e "$tmp/hang.png" ] || [ -e "$tmp/hang.png.tmp" ]; then
+        fail "hang@$k: a failed viz left a PNG behind"
+    fi
+    k=$((k + 1))
+done
+[ "$k" -le 20 ] || fail "viz still hangs at submission 20"
+
 if [ "$glfw" = 1 ]; then
     expect_error "no display" env -u DISPLAY -u WAYLAND_DISPLAY "$exe" viz $common
 fi

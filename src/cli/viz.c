@@ -559,6 +559,16 @@ static int run(viz_opts *o)
     if (vsml_engine_create(&a.eng, &ep) != 0)
         goto out;
     a.vk = vsml_engine_vk(a.eng);
+    /* before any work and before any file: a frame the device cannot bind */
+    uint64_t max_bytes = viz_max_buffer_bytes(a.vk);
+    int fit_w = a.W, fit_h = a.H;
+    if (viz_fit_size(max_bytes, &fit_w, &fit_h)) {
+        vsml_err("--size %dx%d is too large for %s: its frame takes %.1f MiB per buffer, the "
+                 "device binds at most %.1f MiB (use at most about %dx%d)", a.W, a.H,
+                 a.vk->props.deviceName, (double)a.W * a.H * 4 / 1048576.0,
+                 max_bytes / 1048576.0, fit_w, fit_h);
+        goto out;
+    }
     if (scene_open(&a, o->dataset, &a.sc) != 0 || episode_start(&a) != 0)
         goto out;
     if (o->offscreen) {

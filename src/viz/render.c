@@ -31,6 +31,7 @@ struct viz_render {
     vk_ctx *vk;
     int C, img_w, img_h, img_c, n_strips;
     bool host_pixels, swap_rb;
+    uint64_t max_bytes; /* the largest buffer a binding can hold (overlay, pixels) */
     viz_layout lay;
     vk_pipe cols, pipe; /* MODE 0 (columns) and MODE 1 (pixels) of viz_draw.comp */
     VkDescriptorPool pool;
@@ -132,6 +133,35 @@ void viz_square_marker(int w, int h, int *dx, int *dy)
     *dy = (h - side) / 2 + side / 2;
 }
 
+uint64_t viz_max_buffer_bytes(vk_ctx *vk)
+{
+    VkPhysicalDeviceMaintenance3Properties m3 = {
+        .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_MAINTENANCE_3_PROPERTIES};
+    VkPhysicalDeviceProperties2 p2 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2,
+                                      .pNext = &m3};
+    vkGetPhysicalDeviceProperties2(vk->phys, &p2);
+    uint64_t max = vk->props.limits.maxStorageBufferRange;
+    if (m3.maxMemoryAllocationSize && m3.maxMemoryAllocationSize < max)
+        max = m3.maxMemoryAllocationSize;
+    return max;
+}
+
+bool viz_fit_size(uint64_t max_bytes, int *W, int *H)
+{
+    if ((uint64_t)*W * (uint64_t)*H * 4 <= max_bytes)
+        return false;
+    /* the same shape, scaled down (rounding down keeps it within max_bytes) */
+    double k = sqrt((double)max_bytes / 4.0 / ((double)*W * (double)*H));
+    int w = (int)(*W * k), h = (int)(*H * k);
+    w = w < VIZ_MIN_WIDTH ? VIZ_MIN_WIDTH : w;
+    h = h < VIZ_MIN_HEIGHT ? VIZ_MIN_HEIGHT : h;
+    while ((uint64_t)w * (uint64_t)h * 4 > max_bytes && (w > VIZ_MIN_WIDTH || h > VIZ_MIN_HEIGHT))
+        *(w > VIZ_MIN_WIDTH ? &w : &h) -= 1;
+    *W = w;
+    *H = h;
+    return true;
+}
+
 int viz_render_create(vk_ctx *vk, int C, int img_w, int img_h, int img_c, int n_strips,
                       bool host_pixels, viz_render **out)
 {
@@ -155,6 +185,7 @@ int viz_render_create(vk_ctx *vk, int C, int img_w, int img_h, int img_c, int n_
     r->img_c = img_c;
     r->n_strips = n_strips;
     r->host_pixels = host_pixels;
+    r->max_bytes = viz_max_buffer_bytes(vk);
     r->off_labels = VIZ_H_SIZE;
     r->off_ring = r->off_labels + VIZ_STEPS;
     r->off_img = r->off_ring + (size_t)VIZ_STEPS * C;
@@ -183,6 +214,11 @@ void viz_render_destroy(viz_render **pr)
     viz_render *r = *pr;
     if (!r)
         return;
+    if (r->vk->stuck) { /* work may still use it all: leak it, as vk_ctx_destroy does */
+        free(r);
+        *pr = NULL;
+        return;
+    }
     vkDeviceWaitIdle(r->vk->dev);
     vk_buf_destroy(r->vk, &r->frame);
     vk_buf_destroy(r->vk, &r->overlay);
@@ -202,8 +238,11 @@ static void write_descriptors(viz_render *r)
                                  &r->pixels, &r->cells};
     VkDescriptorBufferInfo bi[BINDINGS];
     VkWriteDescriptorSet w[BINDINGS];
+    /* the overlay and pixels exactly (their buffers are rounded up, past the limit maybe) */
+    VkDeviceSize frame_bytes = (VkDeviceSize)r->lay.width * (VkDeviceSize)r->lay.height * 4;
     for (int i = 0; i < BINDINGS; i++) {
-        bi[i] = (VkDescriptorBufferInfo){.buffer = b[i]->buf, .range = VK_WHOLE_SIZE,
+        bi[i] = (VkDescriptorBufferInfo){.buffer = b[i]->buf,
+                                         .range = i == 2 || i == 3 ? frame_bytes : VK_WHOLE_SIZE,
                                          .offset = i == 0 && r->outputs ? r->outputs_off : 0};
         w[i] = (VkWriteDescriptorSet){
             .sType = VK_STRUCTURE_TYPE_WRITE_DESCRIPTOR_SET,
@@ -224,10 +263,18 @@ int viz_render_resize(viz_render *r, int W, int H)
                  VIZ_MIN_WIDTH, VIZ_MIN_HEIGHT);
         return -1;
     }
+    uint64_t bytes = (uint64_t)W * (uint64_t)H * 4;
+    if (bytes > r->max_bytes) {
+        vsml_err("viz: a frame of %dx%d pixels needs %.1f MiB per buffer, more than the device "
+                 "can bind (%.1f MiB): use a smaller size", W, H, bytes / 1048576.0,
+                 r->max_bytes / 1048576.0);
+        return -1;
+    }
+    if (r->vk->stuck) /* reported when it got stuck; waiting would hang */
+        return -1;
     vkDeviceWaitIdle(r->vk->dev);
     vk_buf_destroy(r->vk, &r->overlay);
     vk_buf_destroy(r->vk, &r->pixels);
-    size_t bytes = (size_t)W * H * 4;
     if (vk_buf_create(r->vk, &r->overlay, bytes, VK_BUF_HOST, "viz text overlay") != 0 ||
         vk_buf_create(r->vk, &r->pixels, bytes, r->host_pixels ? VK_BUF_HOST : VK_BUF_DEVICE,
                       "viz pixels") != 0)
@@ -251,6 +298,8 @@ int viz_render_bind_outputs(viz_render *r, const vk_buf *buf, uint64_t off, int 
                  (unsigned long long)off);
         return -1;
     }
+    if (r->vk->stuck) /* reported when it got stuck; waiting would hang */
+        return -1;
     vkDeviceWaitIdle(r->vk->dev);
     r->outputs = buf;
     r->outputs_off = off;

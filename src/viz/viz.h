@@ -73,13 +73,26 @@ typedef struct viz_state {
 
 typedef struct viz_render viz_render;
 
+/* The most bytes the device can bind as one storage buffer (the smaller of
+ * maxStorageBufferRange and maxMemoryAllocationSize): the text overlay and
+ * the pixels take width x height x 4 bytes each. */
+uint64_t viz_max_buffer_bytes(vk_ctx *vk);
+/* Shrinks *width x *height, keeping its shape (and the minimum size), until
+ * its buffers fit max_bytes; true when it had to. */
+bool viz_fit_size(uint64_t max_bytes, int *width, int *height);
+
 /* A renderer for C classes and img_c x img_h x img_w input images with
  * n_strips strips. host_pixels: the pixels can be read by the host (offscreen). */
 int viz_render_create(vk_ctx *vk, int C, int img_w, int img_h, int img_c, int n_strips,
                       bool host_pixels, viz_render **out);
+/* On a stuck context (vk->stuck) the device may still use the renderer's
+ * objects: destroy leaks them, and resize and bind_outputs fail without
+ * another message (the timeout was reported) instead of waiting forever. */
 void viz_render_destroy(viz_render **r);
-/* (Re)creates the size-dependent buffers; W x H must be at least the minimum. */
+/* (Re)creates the size-dependent buffers; W x H must be at least the minimum
+ * and its buffers must fit viz_max_buffer_bytes (one error otherwise). */
 int viz_render_resize(viz_render *r, int width, int height);
+
 const viz_layout *viz_render_layout(const viz_render *r);
 /* Strip 0 reads the engine's outputs: step t at float (t - t0) * C from
  * byte offset off of buf. */

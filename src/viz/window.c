@@ -23,9 +23,30 @@ struct viz_window {
     VkSemaphore acquired, done[MAX_IMAGES];
     bool stale; /* the swapchain must be made again */
     bool swap_rb; /* the swapchain is RGBA, not BGRA */
+    uint64_t max_bytes; /* the renderer's frame at most (viz_max_buffer_bytes) */
+    int warned_w, warned_h; /* the last window size reported as too large */
     enum viz_key keys[KEY_QUEUE];
     int n_keys;
 };
+
+/* The longest a wait on the device may take: VSML_FENCE_TIMEOUT_S (default
+ * 1800 s), as for vk.c's fence waits; a device that never finishes becomes
+ * one error and a stuck context, not a hang. */
+static uint64_t wait_timeout_ns(void)
+{
+    const char *v = getenv("VSML_FENCE_TIMEOUT_S");
+    double s = v ? strtod(v, NULL) : 1800.0;
+    if (!(s > 0) || s > 1e9)
+        s = 1800.0;
+    return (uint64_t)(s * 1e9);
+}
+
+static void timed_out(vk_ctx *vk, const char *what, uint64_t timeout)
+{
+    vk->stuck = true;
+    vsml_err("the device did not %s within %.0f s (VSML_FENCE_TIMEOUT_S); giving up", what,
+             (double)timeout / 1e9);
+}
 
 static void glfw_error(int code, const char *msg)
 {
@@ -93,6 +114,12 @@ static void on_key(GLFWwindow *win, int key, int scancode, int action, int mods)
 static void destroy_swapchain(viz_window *w)
 {
     vk_ctx *vk = w->vk;
+    if (vk->stuck) { /* pending work may still use them: leak them, as vk_ctx_destroy does */
+        memset(w->done, 0, sizeof(w->done));
+        w->swapchain = VK_NULL_HANDLE;
+        w->n_images = 0;
+        return;
+    }
     vkDeviceWaitIdle(vk->dev);
     for (uint32_t i = 0; i < MAX_IMAGES; i++)
         if (w->done[i]) {
@@ -204,6 +231,7 @@ int viz_window_open(vk_ctx *vk, viz_render *r, int width, int height, const char
         return -1;
     }
     w->vk = vk;
+    w->max_bytes = viz_max_buffer_bytes(vk);
     glfwWindowHint(GLFW_CLIENT_API, GLFW_NO_API);
     glfwWindowHint(GLFW_RESIZABLE, GLFW_TRUE);
     w->win = glfwCreateWindow(width, height, title, NULL, NULL);
@@ -241,12 +269,13 @@ void viz_window_close(viz_window **pw)
     viz_window *w = *pw;
     if (!w)
         return;
-    if (w->vk->dev) {
+    bool stuck = w->vk->stuck; /* the swapchain and surface are leaked with the device */
+    if (w->vk->dev && !stuck) {
         destroy_swapchain(w);
         if (w->acquired)
             vkDestroySemaphore(w->vk->dev, w->acquired, NULL);
     }
-    if (w->surface)
+    if (w->surface && !stuck)
         vkDestroySurfaceKHR(w->vk->instance, w->surface, NULL);
     if (w->win)
         glfwDestroyWindow(w->win);
@@ -317,18 +346,35 @@ int viz_window_present(viz_window *w, viz_render *r, bool *resized)
     }
     if (!w->swapchain)
         return 0; /* minimised */
-    /* the renderer follows the swapchain (it may be new: another dataset) */
+    /* the renderer follows the swapchain (it may be new: another dataset), as
+     * far as the device can bind its frame: a larger window gets a smaller
+     * frame in its corner */
     viz_render_set_swap_rb(r, w->swap_rb);
+    int fw_want = (int)w->extent.width, fh_want = (int)w->extent.height;
+    if (viz_fit_size(w->max_bytes, &fw_want, &fh_want) &&
+        (w->warned_w != (int)w->extent.width || w->warned_h != (int)w->extent.height)) {
+        vsml_warn("a %ux%u frame is more than the device can bind (%.1f MiB per buffer): "
+                  "drawing %dx%d", w->extent.width, w->extent.height,
+                  w->max_bytes / 1048576.0, fw_want, fh_want);
+        w->warned_w = (int)w->extent.width;
+        w->warned_h = (int)w->extent.height;
+    }
     const viz_layout *l = viz_render_layout(r);
-    if ((l->width != (int)w->extent.width || l->height != (int)w->extent.height) &&
-        viz_render_resize(r, (int)w->extent.width, (int)w->extent.height) != 0)
+    if ((l->width != fw_want || l->height != fh_want) &&
+        viz_render_resize(r, fw_want, fh_want) != 0)
         return -1;
+    bool clipped = fw_want != (int)w->extent.width || fh_want != (int)w->extent.height;
+    uint64_t timeout = wait_timeout_ns();
     uint32_t idx;
-    VkResult res = vkAcquireNextImageKHR(vk->dev, w->swapchain, UINT64_MAX, w->acquired,
+    VkResult res = vkAcquireNextImageKHR(vk->dev, w->swapchain, timeout, w->acquired,
                                          VK_NULL_HANDLE, &idx);
     if (res == VK_ERROR_OUT_OF_DATE_KHR) {
         w->stale = true;
         return 0;
+    }
+    if (res == VK_TIMEOUT || res == VK_NOT_READY) {
+        timed_out(vk, "give a swapchain image", timeout);
+        return -1;
     }
     if (res != VK_SUCCESS && res != VK_SUBOPTIMAL_KHR) {
         vk_report(res, "vkAcquireNextImageKHR", __FILE__, __LINE__);
@@ -341,9 +387,17 @@ int viz_window_present(viz_window *w, viz_render *r, bool *resized)
     VkImage img = w->images[idx];
     image_barrier(cb, img, VK_IMAGE_LAYOUT_UNDEFINED, VK_IMAGE_LAYOUT_TRANSFER_DST_OPTIMAL, 0,
                   VK_ACCESS_TRANSFER_WRITE_BIT);
+    if (clipped) { /* around the smaller frame: grey, not whatever was there */
+        VkClearColorValue grey = {.float32 = {0.5f, 0.5f, 0.5f, 1.0f}};
+        VkImageSubresourceRange all = {VK_IMAGE_ASPECT_COLOR_BIT, 0, 1, 0, 1};
+        vkCmdClearColorImage(cb, img, VK_IMAGE_LAYOUT_TRANSFER_DST_OPTIMAL, &grey, 1, &all);
+        image_barrier(cb, img, VK_IMAGE_LAYOUT_TRANSFER_DST_OPTIMAL,
+                      VK_IMAGE_LAYOUT_TRANSFER_DST_OPTIMAL, VK_ACCESS_TRANSFER_WRITE_BIT,
+                      VK_ACCESS_TRANSFER_WRITE_BIT);
+    }
     VkBufferImageCopy copy = {
         .imageSubresource = {VK_IMAGE_ASPECT_COLOR_BIT, 0, 0, 1},
-        .imageExtent = {w->extent.width, w->extent.height, 1},
+        .imageExtent = {(uint32_t)fw_want, (uint32_t)fh_want, 1},
     };
     vkCmdCopyBufferToImage(cb, viz_render_pixels(r)->buf, img,
                            VK_IMAGE_LAYOUT_TRANSFER_DST_OPTIMAL, 1, &copy);
@@ -364,7 +418,16 @@ int viz_window_present(viz_window *w, viz_render *r, bool *resized)
     };
     VK_CHECK(vkResetFences(vk->dev, 1, &vk->fence));
     VK_CHECK(vkQueueSubmit(vk->queue, 1, &si, vk->fence));
-    VK_CHECK(vkWaitForFences(vk->dev, 1, &vk->fence, VK_TRUE, UINT64_MAX));
+    res = vkWaitForFences(vk->dev, 1, &vk->fence, VK_TRUE, timeout);
+    if (res == VK_TIMEOUT) {
+        /* the command buffer is still pending: it must not be freed */
+        timed_out(vk, "finish drawing the frame", timeout);
+        return -1;
+    }
+    if (res != VK_SUCCESS) {
+        vk_report(res, "vkWaitForFences", __FILE__, __LINE__);
+        goto error;
+    }
     VkPresentInfoKHR pi = {
         .sType = VK_STRUCTURE_TYPE_PRESENT_INFO_KHR,
         .waitSemaphoreCount = 1,
