@@ -29,22 +29,10 @@ struct viz_window {
     int n_keys;
 };
 
-/* The longest a wait on the device may take: VSML_FENCE_TIMEOUT_S (default
- * 1800 s), as for vk.c's fence waits; a device that never finishes becomes
- * one error and a stuck context, not a hang. */
-static uint64_t wait_timeout_ns(void)
-{
-    const char *v = getenv("VSML_FENCE_TIMEOUT_S");
-    double s = v ? strtod(v, NULL) : 1800.0;
-    if (!(s > 0) || s > 1e9)
-        s = 1800.0;
-    return (uint64_t)(s * 1e9);
-}
-
 static void timed_out(vk_ctx *vk, const char *what, uint64_t timeout)
 {
     vk->stuck = true;
-    vsml_err("the device did not %s within %.0f s (VSML_FENCE_TIMEOUT_S); giving up", what,
+    vsml_err("the device did not %s within %g s (VSML_FENCE_TIMEOUT_S); giving up", what,
              (double)timeout / 1e9);
 }
 
@@ -364,7 +352,7 @@ int viz_window_present(viz_window *w, viz_render *r, bool *resized)
         viz_render_resize(r, fw_want, fh_want) != 0)
         return -1;
     bool clipped = fw_want != (int)w->extent.width || fh_want != (int)w->extent.height;
-    uint64_t timeout = wait_timeout_ns();
+    uint64_t timeout = vk_fence_timeout_ns();
     uint32_t idx;
     VkResult res = vkAcquireNextImageKHR(vk->dev, w->swapchain, timeout, w->acquired,
                                          VK_NULL_HANDLE, &idx);

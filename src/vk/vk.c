@@ -48,7 +48,7 @@ static bool fault(const char *kind)
 
 /* The longest a fence wait may take (VSML_FENCE_TIMEOUT_S, default 1800 s):
  * a device that never finishes becomes an error, not a hang. */
-static uint64_t fence_timeout_ns(void)
+uint64_t vk_fence_timeout_ns(void)
 {
     const char *v = getenv("VSML_FENCE_TIMEOUT_S");
     double s = v ? strtod(v, NULL) : 1800.0;
@@ -784,7 +784,7 @@ int vk_cmd_submit_wait(vk_ctx *ctx, VkCommandBuffer cb)
     VK_CHECK(vkResetFences(ctx->dev, 1, &ctx->fence));
     if (!fault("hang"))
         VK_CHECK(vkQueueSubmit(ctx->queue, 1, &si, ctx->fence));
-    uint64_t timeout = fence_timeout_ns();
+    uint64_t timeout = vk_fence_timeout_ns();
     VkResult r = vkWaitForFences(ctx->dev, 1, &ctx->fence, VK_TRUE, timeout);
     if (r == VK_SUCCESS && fault("device_lost")) /* after the work is done, as if lost */
         r = VK_ERROR_DEVICE_LOST;

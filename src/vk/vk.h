@@ -120,6 +120,9 @@ void vk_desc_write_texel(vk_ctx *ctx, VkDescriptorSet set, const vk_pipe *p, int
 /* One-shot command buffers: begin, record, submit and wait. */
 int vk_cmd_begin(vk_ctx *ctx, VkCommandBuffer *cb);
 int vk_cmd_submit_wait(vk_ctx *ctx, VkCommandBuffer cb);
+/* The longest a wait on the device may take (VSML_FENCE_TIMEOUT_S, default
+ * 1800 s): a device that never finishes becomes an error, not a hang. */
+uint64_t vk_fence_timeout_ns(void);
 void vk_cmd_barrier(VkCommandBuffer cb); /* compute/transfer -> compute/transfer/host */
 
 #endif
