@@ -560,7 +560,7 @@ static int run(viz_opts *o)
         goto out;
     a.vk = vsml_engine_vk(a.eng);
     /* before any work and before any file: a frame the device cannot bind */
-    uint64_t max_bytes = viz_max_buffer_bytes(a.vk);
+    uint64_t max_bytes = vk_max_binding_bytes(a.vk);
     int fit_w = a.W, fit_h = a.H;
     if (viz_fit_size(max_bytes, &fit_w, &fit_h)) {
         vsml_err("--size %dx%d is too large for %s: its frame takes %.1f MiB per buffer, the "

@@ -81,16 +81,6 @@ struct vsml_pop {
     VkDescriptorSet perturb_set;
 };
 
-static uint64_t query_alloc_limit(vk_ctx *vk)
-{
-    VkPhysicalDeviceMaintenance3Properties m3 = {
-        .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_MAINTENANCE_3_PROPERTIES};
-    VkPhysicalDeviceProperties2 p2 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2,
-                                      .pNext = &m3};
-    vkGetPhysicalDeviceProperties2(vk->phys, &p2);
-    return m3.maxMemoryAllocationSize ? m3.maxMemoryAllocationSize : UINT64_MAX;
-}
-
 int vsml_engine_create(vsml_engine **out, const vsml_engine_params *params)
 {
     *out = NULL;
@@ -114,10 +104,7 @@ int vsml_engine_create(vsml_engine **out, const vsml_engine_params *params)
     if (wg > lim->maxComputeWorkGroupSize[0])
         wg = lim->maxComputeWorkGroupSize[0];
     eng->wg = wg;
-    eng->max_range = lim->maxStorageBufferRange;
-    uint64_t alloc = query_alloc_limit(eng->vk);
-    if (alloc < eng->max_range)
-        eng->max_range = alloc;
+    eng->max_range = vk_max_binding_bytes(eng->vk);
     if ((size_t)VSML_BLOCK_SIZE * 4 + 64 > lim->maxComputeSharedMemorySize) {
         vsml_err("device %s has only %u bytes of shared memory per workgroup",
                  eng->vk->props.deviceName, lim->maxComputeSharedMemorySize);

@@ -133,19 +133,6 @@ void viz_square_marker(int w, int h, int *dx, int *dy)
     *dy = (h - side) / 2 + side / 2;
 }
 
-uint64_t viz_max_buffer_bytes(vk_ctx *vk)
-{
-    VkPhysicalDeviceMaintenance3Properties m3 = {
-        .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_MAINTENANCE_3_PROPERTIES};
-    VkPhysicalDeviceProperties2 p2 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2,
-                                      .pNext = &m3};
-    vkGetPhysicalDeviceProperties2(vk->phys, &p2);
-    uint64_t max = vk->props.limits.maxStorageBufferRange;
-    if (m3.maxMemoryAllocationSize && m3.maxMemoryAllocationSize < max)
-        max = m3.maxMemoryAllocationSize;
-    return max;
-}
-
 bool viz_fit_size(uint64_t max_bytes, int *W, int *H)
 {
     if ((uint64_t)*W * (uint64_t)*H * 4 <= max_bytes)
@@ -185,7 +172,7 @@ int viz_render_create(vk_ctx *vk, int C, int img_w, int img_h, int img_c, int n_
     r->img_c = img_c;
     r->n_strips = n_strips;
     r->host_pixels = host_pixels;
-    r->max_bytes = viz_max_buffer_bytes(vk);
+    r->max_bytes = vk_max_binding_bytes(vk);
     r->off_labels = VIZ_H_SIZE;
     r->off_ring = r->off_labels + VIZ_STEPS;
     r->off_img = r->off_ring + (size_t)VIZ_STEPS * C;

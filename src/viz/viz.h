@@ -73,10 +73,8 @@ typedef struct viz_state {
 
 typedef struct viz_render viz_render;
 
-/* The most bytes the device can bind as one storage buffer (the smaller of
- * maxStorageBufferRange and maxMemoryAllocationSize): the text overlay and
- * the pixels take width x height x 4 bytes each. */
-uint64_t viz_max_buffer_bytes(vk_ctx *vk);
+/* (The text overlay and the pixels take width x height x 4 bytes each,
+ * within vk_max_binding_bytes.) */
 /* Shrinks *width x *height, keeping its shape (and the minimum size), until
  * its buffers fit max_bytes; true when it had to. */
 bool viz_fit_size(uint64_t max_bytes, int *width, int *height);
@@ -90,7 +88,7 @@ int viz_render_create(vk_ctx *vk, int C, int img_w, int img_h, int img_c, int n_
  * another message (the timeout was reported) instead of waiting forever. */
 void viz_render_destroy(viz_render **r);
 /* (Re)creates the size-dependent buffers; W x H must be at least the minimum
- * and its buffers must fit viz_max_buffer_bytes (one error otherwise). */
+ * and its buffers must fit vk_max_binding_bytes (one error otherwise). */
 int viz_render_resize(viz_render *r, int width, int height);
 
 const viz_layout *viz_render_layout(const viz_render *r);

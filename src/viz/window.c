@@ -23,7 +23,7 @@ struct viz_window {
     VkSemaphore acquired, done[MAX_IMAGES];
     bool stale; /* the swapchain must be made again */
     bool swap_rb; /* the swapchain is RGBA, not BGRA */
-    uint64_t max_bytes; /* the renderer's frame at most (viz_max_buffer_bytes) */
+    uint64_t max_bytes; /* the renderer's frame at most (vk_max_binding_bytes) */
     int warned_w, warned_h; /* the last window size reported as too large */
     enum viz_key keys[KEY_QUEUE];
     int n_keys;
@@ -219,7 +219,7 @@ int viz_window_open(vk_ctx *vk, viz_render *r, int width, int height, const char
         return -1;
     }
     w->vk = vk;
-    w->max_bytes = viz_max_buffer_bytes(vk);
+    w->max_bytes = vk_max_binding_bytes(vk);
     glfwWindowHint(GLFW_CLIENT_API, GLFW_NO_API);
     glfwWindowHint(GLFW_RESIZABLE, GLFW_TRUE);
     w->win = glfwCreateWindow(width, height, title, NULL, NULL);

@@ -48,6 +48,19 @@ static bool fault(const char *kind)
 
 /* The longest a fence wait may take (VSML_FENCE_TIMEOUT_S, default 1800 s):
  * a device that never finishes becomes an error, not a hang. */
+uint64_t vk_max_binding_bytes(vk_ctx *ctx)
+{
+    VkPhysicalDeviceMaintenance3Properties m3 = {
+        .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_MAINTENANCE_3_PROPERTIES};
+    VkPhysicalDeviceProperties2 p2 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2,
+                                      .pNext = &m3};
+    vkGetPhysicalDeviceProperties2(ctx->phys, &p2);
+    uint64_t max = ctx->props.limits.maxStorageBufferRange;
+    if (m3.maxMemoryAllocationSize && m3.maxMemoryAllocationSize < max)
+        max = m3.maxMemoryAllocationSize;
+    return max;
+}
+
 uint64_t vk_fence_timeout_ns(void)
 {
     const char *v = getenv("VSML_FENCE_TIMEOUT_S");
