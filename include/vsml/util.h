@@ -24,6 +24,8 @@ int vsml_read_file(const char *path, size_t max_bytes, uint8_t **buf, size_t *le
 
 /* Monotonic time in seconds. */
 double vsml_now(void);
+/* The machine's physical memory in bytes (0 if unknown). */
+uint64_t vsml_host_memory_bytes(void);
 
 /* Threads for the host's parallel work: VSML_THREADS if set (>= 1), else
  * the online CPUs divided among the MPI ranks of this node (Open MPI's

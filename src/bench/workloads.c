@@ -4,7 +4,6 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "vsml/bench.h"
 #include "vsml/log.h"
@@ -83,8 +82,7 @@ int vsml_bench_rollout_check(const vsml_model_config *cfg, const char *name, int
     double C = cfg->sizes[cfg->n_layers];
     double need = 4.0 * ((double)P * (double)vsml_param_count(cfg) + n_ex * cfg->sizes[0] +
                          2 * rt + 2 * R + rt * C);
-    long pages = sysconf(_SC_PHYS_PAGES), psize = sysconf(_SC_PAGESIZE);
-    double have = pages > 0 && psize > 0 ? (double)pages * psize : 0;
+    double have = (double)vsml_host_memory_bytes();
     if (have > 0 && need > 0.75 * have) {
         vsml_err("workload %s (%.0f episodes x %d steps) needs %.1f GiB of host memory for its "
                  "parameters, data and logits; this machine has %.1f GiB: use a smaller --pop",

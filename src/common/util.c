@@ -152,6 +152,12 @@ double vsml_now(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
+uint64_t vsml_host_memory_bytes(void)
+{
+    long pages = sysconf(_SC_PHYS_PAGES), psize = sysconf(_SC_PAGESIZE);
+    return pages > 0 && psize > 0 ? (uint64_t)pages * (uint64_t)psize : 0;
+}
+
 double vsml_max_rel_diff(const float *got, const float *ref, size_t n)
 {
     double worst = 0;

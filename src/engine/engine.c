@@ -618,9 +618,8 @@ static int check_heap(const vsml_pop *pop, uint64_t fixed)
             heap = vk->mem.memoryHeaps[i].size;
     /* a CPU device (lavapipe: 2 GiB reported) allocates host memory */
     if (vk->props.deviceType == VK_PHYSICAL_DEVICE_TYPE_CPU) {
-        long pages = sysconf(_SC_PHYS_PAGES), psize = sysconf(_SC_PAGESIZE);
-        if (pages > 0 && psize > 0 && (uint64_t)pages * (uint64_t)psize > heap)
-            heap = (uint64_t)pages * (uint64_t)psize;
+        uint64_t mem = vsml_host_memory_bytes();
+        heap = mem > heap ? mem : heap;
     }
     if (heap > 0 && need > heap) {
         vsml_err("the population of %llu episodes needs %.1f GiB of device memory but %s has "

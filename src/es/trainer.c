@@ -5,7 +5,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "vsml/es.h"
 #include "vsml/log.h"
@@ -54,8 +53,8 @@ static double table_bytes(double episodes, double steps, int input_dim)
  * has, naming the keys to lower. */
 static int check_sizes(const vsml_train_config *c, int pl, bool no_eval)
 {
-    long pages = sysconf(_SC_PHYS_PAGES), psize = sysconf(_SC_PAGESIZE);
-    double have = pages > 0 && psize > 0 ? (double)pages * (double)psize : INFINITY;
+    uint64_t mem = vsml_host_memory_bytes();
+    double have = mem > 0 ? (double)mem : INFINITY;
     char need_s[32], have_s[32];
     const struct {
         const char *what, *ep, *st;

@@ -29,13 +29,6 @@ struct viz_window {
     int n_keys;
 };
 
-static void timed_out(vk_ctx *vk, const char *what, uint64_t timeout)
-{
-    vk->stuck = true;
-    vsml_err("the device did not %s within %g s (VSML_FENCE_TIMEOUT_S); giving up", what,
-             (double)timeout / 1e9);
-}
-
 static void glfw_error(int code, const char *msg)
 {
     vsml_dbg("GLFW error %d: %s", code, msg);
@@ -361,7 +354,7 @@ int viz_window_present(viz_window *w, viz_render *r, bool *resized)
         return 0;
     }
     if (res == VK_TIMEOUT || res == VK_NOT_READY) {
-        timed_out(vk, "give a swapchain image", timeout);
+        vk_timed_out(vk, "give a swapchain image", timeout);
         return -1;
     }
     if (res != VK_SUCCESS && res != VK_SUBOPTIMAL_KHR) {
@@ -409,7 +402,7 @@ int viz_window_present(viz_window *w, viz_render *r, bool *resized)
     res = vkWaitForFences(vk->dev, 1, &vk->fence, VK_TRUE, timeout);
     if (res == VK_TIMEOUT) {
         /* the command buffer is still pending: it must not be freed */
-        timed_out(vk, "finish drawing the frame", timeout);
+        vk_timed_out(vk, "finish drawing the frame", timeout);
         return -1;
     }
     if (res != VK_SUCCESS) {

@@ -61,6 +61,13 @@ uint64_t vk_max_binding_bytes(vk_ctx *ctx)
     return max;
 }
 
+void vk_timed_out(vk_ctx *ctx, const char *what, uint64_t timeout)
+{
+    ctx->stuck = true;
+    vsml_err("the device did not %s within %g s (VSML_FENCE_TIMEOUT_S); giving up", what,
+             (double)timeout / 1e9);
+}
+
 uint64_t vk_fence_timeout_ns(void)
 {
     const char *v = getenv("VSML_FENCE_TIMEOUT_S");
@@ -803,9 +810,7 @@ int vk_cmd_submit_wait(vk_ctx *ctx, VkCommandBuffer cb)
         r = VK_ERROR_DEVICE_LOST;
     if (r == VK_TIMEOUT) {
         /* the command buffer is still pending: it must not be freed */
-        ctx->stuck = true;
-        vsml_err("the device did not finish the submitted work within %g s "
-                 "(VSML_FENCE_TIMEOUT_S); giving up", (double)timeout / 1e9);
+        vk_timed_out(ctx, "finish the submitted work", timeout);
         return -1;
     }
     if (r != VK_SUCCESS) {

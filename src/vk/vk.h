@@ -123,6 +123,9 @@ int vk_cmd_submit_wait(vk_ctx *ctx, VkCommandBuffer cb);
 /* The longest a wait on the device may take (VSML_FENCE_TIMEOUT_S, default
  * 1800 s): a device that never finishes becomes an error, not a hang. */
 uint64_t vk_fence_timeout_ns(void);
+/* A wait that ran into that timeout: one error, and the context is stuck
+ * (what pending work uses is left alone from then on). */
+void vk_timed_out(vk_ctx *ctx, const char *what, uint64_t timeout);
 /* The largest buffer one storage binding can hold: the lesser of
  * maxStorageBufferRange and maxMemoryAllocationSize. */
 uint64_t vk_max_binding_bytes(vk_ctx *ctx);
